@@ -1,0 +1,154 @@
+# Config and manifest loading, wildcard constraints and every input function. Rule files hold rules only.
+import os
+import re
+import shlex
+import sys
+
+import pandas as pd
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+sys.path.insert(0, workflow.basedir)
+from webapp import layout  # noqa: E402  (stdlib-only module shared with the service)
+
+validate(config, schema="../config/config.schema.yaml")
+
+CACHE = os.path.normpath(config["cache_dir"])
+VERSION = int(config["pipeline_version"])
+THREADS = int(config["threads"])
+URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+MANIFEST_COLUMNS = ["id", "access_url", "md5", "format", "index_url", "access"]
+
+
+def load_manifest(path):
+    """Read and validate the source manifest; missing optional fields are filled in."""
+    if not path:
+        return pd.DataFrame(columns=MANIFEST_COLUMNS)
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
+    missing = {"id", "access_url", "md5"} - set(table.columns)
+    if missing:
+        raise WorkflowError(f"manifest {path}: missing column(s) {', '.join(sorted(missing))}; "
+                            f"the header must be: {' '.join(MANIFEST_COLUMNS)}")
+    for column in MANIFEST_COLUMNS:
+        if column not in table.columns:
+            table[column] = ""
+    table = table[MANIFEST_COLUMNS].copy()
+    table["md5"] = table["md5"].str.lower()
+    table["access"] = table["access"].replace("", "public")
+    base = os.path.dirname(os.path.abspath(path))
+    for i, row in table.iterrows():
+        if not row["format"]:
+            inferred = layout.infer_format(row["access_url"])
+            if inferred is None:
+                raise WorkflowError(f"manifest {path}, source {row['id']!r}: no format given and none can be "
+                                    f"inferred from {row['access_url']!r}; fill in the format column")
+            table.at[i, "format"] = inferred
+        table.at[i, "format"] = table.at[i, "format"].lower()
+        if not URL_SCHEME.match(row["access_url"]):
+            table.at[i, "access_url"] = os.path.normpath(os.path.join(base, row["access_url"]))
+    validate(table, schema="../config/manifest.schema.yaml")
+    duplicated = table["id"][table["id"].duplicated()].tolist()
+    if duplicated:
+        raise WorkflowError(f"manifest {path}: duplicate id(s) {', '.join(duplicated)}")
+    return table.sort_values("id").reset_index(drop=True)
+
+
+MANIFEST = load_manifest(config.get("manifest", ""))
+if config.get("source_roots") is None:
+    SOURCE_ROOTS = [os.path.dirname(os.path.abspath(config["manifest"]))] if config.get("manifest") else []
+else:
+    SOURCE_ROOTS = [os.path.abspath(root) for root in config["source_roots"]]
+
+
+wildcard_constraints:
+    root=f"{re.escape(CACHE)}(?:/{layout.RESTRICTED_DIR})?",
+    md5=r"[0-9a-f]{32}",
+    ext=r"[A-Za-z]+(?:\.gz)?",
+    kind="|".join(k for k, spec in layout.KINDS.items() if spec.tabix_preset),
+
+
+def access_of_root(root):
+    """The access class a cache root wildcard stands for."""
+    return "restricted" if root != CACHE else "public"
+
+
+def source_entry(wildcards, kinds=None, ext=None):
+    """The manifest row that supplies the bytes for (root, md5), optionally of given artifact kinds or extension."""
+    access = access_of_root(wildcards.root)
+    rows = MANIFEST[(MANIFEST["md5"] == wildcards.md5) & (MANIFEST["access"] == access)]
+    for _, row in rows.iterrows():
+        if kinds is not None and layout.FORMATS[row["format"]][0] not in kinds:
+            continue
+        if ext is not None and layout.source_extension(row["format"], row["access_url"]) != ext:
+            continue
+        return row
+    wanted = f" as {'/'.join(kinds)}" if kinds else ""
+    raise WorkflowError(f"no {access} source with md5 {wildcards.md5}{wanted} in the manifest "
+                        f"({config.get('manifest') or 'none given'}); register the source first")
+
+
+def source_file(row):
+    """The verified cache copy of a manifest row's source."""
+    return layout.source_path(CACHE, row["md5"], row["format"], row["access"], row["access_url"])
+
+
+def all_targets():
+    """Every artifact (data + index) of every manifest entry: the default target."""
+    targets = []
+    for _, row in MANIFEST.iterrows():
+        paths = layout.artifact_paths(CACHE, row["md5"], row["format"], row["access"], VERSION, row["access_url"])
+        targets.extend(paths.values())
+    return sorted(set(targets))
+
+
+def fetch_url(wildcards):
+    """The access_url the fetch rule downloads or copies for a source path."""
+    return source_entry(wildcards, ext=wildcards.ext)["access_url"]
+
+
+def bam_input(wildcards):
+    """The verified SAM/BAM source of a BAM artifact."""
+    return source_file(source_entry(wildcards, kinds=("bam",)))
+
+
+def bam_input_format(wildcards):
+    """bam or sam: what the BAM artifact's source must really be."""
+    return source_entry(wildcards, kinds=("bam",))["format"]
+
+
+def text_format(wildcards):
+    """The format of the text stream the sort rule reads (a GTF arrives converted to gff3, a bigBed as bed)."""
+    fmt = source_entry(wildcards, kinds=(wildcards.kind,))["format"]
+    return {"gtf": "gff3", "bigbed": "bed", "gff": "gff3"}.get(fmt, fmt)
+
+
+def text_input(wildcards):
+    """The stream a VCF/GFF3/BED artifact is sorted from: the source, or its converted form."""
+    row = source_entry(wildcards, kinds=(wildcards.kind,))
+    if row["format"] == "gtf":
+        return f"{wildcards.root}/work/gff3/{wildcards.md5}/converted.gff3"
+    if row["format"] == "bigbed":
+        return f"{wildcards.root}/work/bed/{wildcards.md5}/converted.bed"
+    return source_file(row)
+
+
+def converted_input(wildcards):
+    """The verified GTF or bigBed source of a conversion step."""
+    kinds = {"gff3": ("gff3",), "bed": ("bed",)}[wildcards.kind]
+    return source_file(source_entry(wildcards, kinds=kinds))
+
+
+def script(name):
+    """Path of a helper script beside the rules."""
+    return os.path.join(workflow.basedir, "rules", "scripts", name)
+
+
+SORT_KEY = {"vcf": "-k1,1 -k2,2n", "gff3": "-k1,1 -k4,4n", "bed": "-k1,1 -k2,2n -k3,3n"}
+
+
+def fetch_policy_args(wildcards):
+    """The fetch script's policy flags (source roots, allowed hosts, DRS scheme), each value shell-quoted."""
+    args = [f"--source-root {shlex.quote(root)}" for root in SOURCE_ROOTS]
+    args += [f"--allowed-host {shlex.quote(host)}" for host in config.get("allowed_hosts", [])]
+    args.append(f"--drs-scheme {config.get('drs_scheme', 'https')} --timeout {int(config.get('fetch_timeout', 300))}")
+    return " ".join(args)

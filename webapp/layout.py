@@ -1,0 +1,136 @@
+"""The cache layout and the source formats: the one place both the engine and the service take them from.
+
+Standard library only: the Snakefile imports this module, and a bioinformatician running the workflow with plain
+`snakemake` should not need Flask installed.
+
+An artifact's path is derived only from the source's md5, the artifact kind, the access class and the pipeline
+version (ARCHITECTURE.md decision 1)::
+
+    {cache_dir}[/restricted]/v{version}/<kind>/<md5>/data.<ext>   (+ its index beside it)
+    {cache_dir}[/restricted]/src/<md5>/source.<ext>                (the verified upstream bytes)
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+MD5_RE = re.compile(r"^[0-9a-f]{32}$")
+SOURCE_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+ACCESS_CLASSES = ("public", "restricted")
+RESTRICTED_DIR = "restricted"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A visualization-ready artifact kind: its data file name, index file name and tabix preset."""
+
+    name: str
+    data_name: str
+    index_name: str
+    tabix_preset: str | None  # None for BAM (samtools index)
+
+
+KINDS: dict[str, Kind] = {
+    "bam": Kind("bam", "data.bam", "data.bam.bai", None),
+    "vcf": Kind("vcf", "data.vcf.gz", "data.vcf.gz.tbi", "vcf"),
+    "gff3": Kind("gff3", "data.gff3.gz", "data.gff3.gz.tbi", "gff"),
+    "bed": Kind("bed", "data.bed.gz", "data.bed.gz.tbi", "bed"),
+}
+
+# format -> (artifact kind, or None for passthrough formats; canonical file extension)
+FORMATS: dict[str, tuple[str | None, str]] = {
+    "bam": ("bam", "bam"),
+    "sam": ("bam", "sam"),
+    "vcf": ("vcf", "vcf"),
+    "gff": ("gff3", "gff"),
+    "gff3": ("gff3", "gff3"),
+    "gtf": ("gff3", "gtf"),
+    "bed": ("bed", "bed"),
+    "narrowpeak": ("bed", "narrowPeak"),
+    "broadpeak": ("bed", "broadPeak"),
+    "bigbed": ("bed", "bb"),
+    "csv": (None, "csv"),
+    "tsv": (None, "tsv"),
+    "bigwig": (None, "bw"),
+}
+BINARY_FORMATS = ("bam", "bigbed", "bigwig")
+PASSTHROUGH_FORMATS = tuple(f for f, (kind, _) in FORMATS.items() if kind is None)
+
+# file-name suffix (lower case) -> format, longest suffixes first so ".gff3" wins over ".gff"
+_SUFFIXES: list[tuple[str, str]] = sorted(
+    [
+        (".bam", "bam"), (".sam", "sam"), (".vcf", "vcf"), (".gff", "gff"), (".gff3", "gff3"),
+        (".gtf", "gtf"), (".bed", "bed"), (".narrowpeak", "narrowpeak"), (".broadpeak", "broadpeak"),
+        (".bb", "bigbed"), (".bigbed", "bigbed"), (".csv", "csv"), (".tsv", "tsv"), (".bw", "bigwig"),
+        (".bigwig", "bigwig"),
+    ],
+    key=lambda pair: -len(pair[0]),
+)
+_COMPRESSION_SUFFIXES = (".gz", ".bgz")
+
+
+def url_basename(access_url: str) -> str:
+    """The last path component of a URL or local path, percent-decoded."""
+    parts = urlsplit(access_url)
+    path = parts.path if parts.scheme else access_url
+    return os.path.basename(unquote(path).rstrip("/"))
+
+
+def is_compressed_name(name: str) -> bool:
+    """True when a file name says it is gzip/BGZF compressed."""
+    return name.lower().endswith(_COMPRESSION_SUFFIXES)
+
+
+def infer_format(access_url: str) -> str | None:
+    """The format a source's name implies (``x.vcf.gz`` -> ``vcf``), or None when the name says nothing."""
+    name = url_basename(access_url).lower()
+    for suffix in _COMPRESSION_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    for suffix, fmt in _SUFFIXES:
+        if name.endswith(suffix):
+            return fmt
+    return None
+
+
+def namespace_root(cache_dir: str, access: str) -> str:
+    """The cache root for an access class: restricted artifacts never share a path with public ones."""
+    if access not in ACCESS_CLASSES:
+        raise ValueError(f"access must be one of {ACCESS_CLASSES}, not {access!r}")
+    return os.path.join(cache_dir, RESTRICTED_DIR) if access == "restricted" else cache_dir
+
+
+def source_extension(fmt: str, access_url: str) -> str:
+    """The extension of a verified source in the cache: the format's own, plus ``.gz`` if the name says so."""
+    ext = FORMATS[fmt][1]
+    if fmt not in BINARY_FORMATS and is_compressed_name(url_basename(access_url)):
+        return ext + ".gz"
+    return ext
+
+
+def source_path(cache_dir: str, md5: str, fmt: str, access: str, access_url: str) -> str:
+    """Where the md5-verified copy of a source lives."""
+    return os.path.join(namespace_root(cache_dir, access), "src", md5,
+                        "source." + source_extension(fmt, access_url))
+
+
+def artifact_dir(cache_dir: str, md5: str, kind: str, access: str, version: int) -> str:
+    """The directory of one artifact: the workflow key the service serialises work on."""
+    return os.path.join(namespace_root(cache_dir, access), f"v{version}", kind, md5)
+
+
+def artifact_paths(cache_dir: str, md5: str, fmt: str, access: str, version: int,
+                   access_url: str) -> dict[str, str]:
+    """The files a source's visualization-ready artifact consists of: ``{"data": ..., "index": ...}``.
+
+    Passthrough formats have no index: their artifact is the verified source itself.
+    """
+    kind = FORMATS[fmt][0]
+    if kind is None:
+        return {"data": source_path(cache_dir, md5, fmt, access, access_url)}
+    directory = artifact_dir(cache_dir, md5, kind, access, version)
+    spec = KINDS[kind]
+    return {"data": os.path.join(directory, spec.data_name), "index": os.path.join(directory, spec.index_name)}
