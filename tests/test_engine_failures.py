@@ -97,6 +97,15 @@ def test_bed_with_end_before_start_fails_with_line_number(engine):
     assert f"bed line 6: end {fields[1]} < start {fields[2]}" in rule_log(engine.cache, "sort_bgzip")
 
 
+def test_vcf_without_its_header_fails_instead_of_indexing(engine):
+    vcf = engine.workdir / "headless.vcf"
+    vcf.write_text("".join(line for line in (TRACKS / "htslib_index.vcf").read_text(errors="replace").splitlines(True)
+                           if not line.startswith("#")))
+    result = engine.run([Source.local(vcf)])
+    assert result.returncode != 0 and failing_rule(result) == "sort_bgzip"
+    assert "vcf line 1: record before the #CHROM header line" in rule_log(engine.cache, "sort_bgzip")
+
+
 @pytest.mark.parametrize("url", ["/etc/passwd", "{tracks}/../../../../etc/hostname"])
 def test_local_paths_outside_the_roots_are_refused(engine, url):
     target = url.format(tracks=TRACKS)

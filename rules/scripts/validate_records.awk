@@ -34,6 +34,7 @@ fasta { next }                      # GFF3 ##FASTA section: sequences, not featu
         if ($0 !~ /^##gff-version/) print "##gff-version 3" > header
         wrote_version = 1
     }
+    if (fmt == "vcf" && $0 ~ /^#CHROM\t/) chrom_line = 1
     print > header
     next
 }
@@ -41,6 +42,7 @@ fasta { next }                      # GFF3 ##FASTA section: sequences, not featu
 is_bed && /^(track|browser)([ \t]|$)/ { print "#" $0 > header; next }
 
 fmt == "vcf" {
+    if (!chrom_line) fail("record before the #CHROM header line: not a VCF, or its header is missing")
     if (NF < 8) fail("expected at least 8 tab-separated columns, found " NF)
     if ($2 !~ /^[0-9]+$/) fail("POS '" $2 "' is not a non-negative integer")
     print
