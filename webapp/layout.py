@@ -134,3 +134,42 @@ def artifact_paths(cache_dir: str, md5: str, fmt: str, access: str, version: int
     directory = artifact_dir(cache_dir, md5, kind, access, version)
     spec = KINDS[kind]
     return {"data": os.path.join(directory, spec.data_name), "index": os.path.join(directory, spec.index_name)}
+
+
+# upstream index (sidecar) name suffix -> what kind of index it is
+SIDECAR_EXTENSIONS = ("bai", "tbi", "csi")
+# formats whose unprocessed source an upstream sidecar index can belong to (BGZF text or BAM)
+SIDECAR_FORMATS = ("bam", "vcf", "gff", "gff3", "gtf", "bed", "narrowpeak", "broadpeak")
+
+
+def sidecar_extension(index_url: str) -> str | None:
+    """``bai``, ``tbi`` or ``csi`` as the index URL's name says, or None."""
+    name = url_basename(index_url).lower()
+    return next((ext for ext in SIDECAR_EXTENSIONS if name.endswith("." + ext)), None)
+
+
+def sidecar_path(cache_dir: str, md5: str, fmt: str, access: str, access_url: str, index_url: str) -> str:
+    """Where an upstream sidecar index is kept: next to the verified source it indexes."""
+    ext = sidecar_extension(index_url)
+    if ext is None:
+        raise ValueError(f"{index_url!r} does not end in .bai, .tbi or .csi")
+    return f"{source_path(cache_dir, md5, fmt, access, access_url)}.{ext}"
+
+
+def tabix_preset(fmt: str) -> str:
+    """The tabix preset of a format's records (``bam`` for BAM, which samtools indexes)."""
+    kind = FORMATS[fmt][0]
+    if kind is None:
+        raise ValueError(f"format {fmt!r} has no index")
+    return KINDS[kind].tabix_preset or "bam"
+
+
+def is_local(access_url: str) -> bool:
+    """True for a local path or a file:// URL."""
+    scheme = urlsplit(access_url).scheme.lower()
+    return scheme in ("", "file")
+
+
+def local_path(access_url: str) -> str:
+    """The filesystem path of a local access_url (``file://`` URL or plain path)."""
+    return unquote(urlsplit(access_url).path) if access_url.lower().startswith("file://") else access_url

@@ -117,7 +117,7 @@ def copy_hashing(reader, writer, label: str) -> str:
 
 def fetch(args: argparse.Namespace) -> None:
     """Fetch the source into a temporary file, verify it and publish it at args.out."""
-    expected = args.md5.lower()
+    expected = args.md5.lower() if args.md5 else None
     scheme = urlsplit(args.url).scheme.lower()
     out_dir = os.path.dirname(os.path.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
@@ -129,7 +129,7 @@ def fetch(args: argparse.Namespace) -> None:
                     actual = copy_hashing(response, writer, args.url)
             elif scheme == "drs":
                 url, headers, drs_md5 = resolve_drs(args.url, args.allowed_host, args.drs_scheme, args.timeout)
-                if drs_md5 and drs_md5 != expected:
+                if drs_md5 and expected and drs_md5 != expected:
                     raise FetchError(f"{args.url}: the DRS server declares md5 {drs_md5}, the manifest {expected}; "
                                      "register the source with the right md5")
                 with _open(url, args.allowed_host, args.timeout, headers) as response:
@@ -139,7 +139,7 @@ def fetch(args: argparse.Namespace) -> None:
                     actual = copy_hashing(reader, writer, args.url)
             else:
                 raise FetchError(f"{args.url}: unsupported scheme {scheme!r} (use https, http, drs or a local path)")
-        if actual != expected:
+        if expected is not None and actual != expected:
             raise FetchError(f"md5 mismatch for {args.url}: expected {expected}, got {actual}; the file changed "
                              "upstream or the manifest is wrong: register it again with the right md5")
         os.chmod(tmp, 0o644)
@@ -153,13 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True)
-    parser.add_argument("--md5", required=True)
+    parser.add_argument("--md5", help="the declared md5, checked before the file is published")
+    parser.add_argument("--unverified", action="store_true",
+                        help="publish without an md5 check (the caller checks the file otherwise, e.g. an index "
+                             "with a real query)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--source-root", action="append", default=[])
     parser.add_argument("--allowed-host", action="append", default=[])
     parser.add_argument("--drs-scheme", default="https", choices=["https", "http"])
     parser.add_argument("--timeout", type=int, default=300)
     args = parser.parse_args(argv)
+    if not args.md5 and not args.unverified:
+        parser.error("--md5 is required (or --unverified, when the caller checks the file another way)")
     try:
         fetch(args)
     except FetchError as err:

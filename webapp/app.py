@@ -1,0 +1,68 @@
+"""The Flask app factory: settings, the store, the blueprints, JSON errors and CORS on every response.
+
+Extensions (the SSR analysis API) live in their own modules: when ``webapp/ssr.py`` (or a ``webapp.ssr``
+package) exists, its ``init_app(app)`` is called here, so it can register its blueprint and its OpenAPI paths
+and submit work through :func:`webapp.jobs.submit` without changes to this package.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Any
+
+from flask import Flask, Response, request
+
+from . import db, errors, settings as settings_module
+from .files_api import bp as files_bp
+from .jobs_api import bp as jobs_bp
+from .meta_api import bp as meta_bp
+
+EXTENSIONS = ("webapp.ssr",)
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified, Location, "
+                                     "Retry-After, X-Data-Truncated, X-Data-Total-Rows, X-Data-Preview-Rows, "
+                                     "X-Data-File-Size-Bytes",
+}
+PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, HEAD, POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Range, If-Range, If-None-Match, Authorization, Content-Type",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then the environment (``TRACKPREP_*``), then ``test_config``.
+
+    ``test_config["TRACKPREP_SETTINGS"]`` may carry a ready :class:`webapp.settings.Settings`.
+    """
+    app = Flask(__name__)
+    config = dict(test_config or {})
+    settings = config.pop("TRACKPREP_SETTINGS", None) or settings_module.load()
+    app.config.update(TRACKPREP_SETTINGS=settings, MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+                      JSON_SORT_KEYS=False)
+    app.config.update(config)
+    app.json.sort_keys = False
+
+    db.init_app(app)
+    errors.register(app)
+    for blueprint in (files_bp, jobs_bp, meta_bp):
+        app.register_blueprint(blueprint)
+    for name in EXTENSIONS:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name).init_app(app)
+
+    @app.before_request
+    def _preflight():
+        if request.method == "OPTIONS":
+            return Response(status=204, headers=PREFLIGHT_HEADERS)
+        return None
+
+    @app.after_request
+    def _cors(response: Response) -> Response:
+        for name, value in CORS_HEADERS.items():
+            response.headers[name] = value
+        response.headers.pop("Content-Encoding", None)
+        return response
+
+    return app

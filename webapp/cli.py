@@ -1,0 +1,104 @@
+"""The ``trackprep`` command: ``serve`` (embedded), ``worker`` (production dispatcher), ``register MANIFEST``."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from . import settings as settings_module
+from .db import open_store
+from .dispatcher import Dispatcher
+from .errors import Conflict, Invalid
+
+log = logging.getLogger("trackprep")
+
+
+def _stop_on_sigterm() -> None:
+    def _handler(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, _handler)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """waitress + the dispatcher in-process + embedded SQLite; the sample files registered at start."""
+    import waitress
+
+    from .app import create_app
+    from .sources import register_samples
+
+    settings = settings_module.load()
+    register_samples(open_store(settings.db_path), settings)
+    app = create_app({"TRACKPREP_SETTINGS": settings})
+    dispatcher = Dispatcher(settings)
+    dispatcher.start()
+    _stop_on_sigterm()
+    try:
+        waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="trackprep",
+                       clear_untrusted_proxy_headers=True)
+    except KeyboardInterrupt:
+        log.info("stopping")
+    finally:
+        dispatcher.shutdown()
+    return 0
+
+
+def worker(_args: argparse.Namespace) -> int:
+    """The production dispatcher: one per deployment, next to the gunicorn web workers."""
+    settings = settings_module.load()
+    dispatcher = Dispatcher(settings)
+    _stop_on_sigterm()
+    try:
+        dispatcher.recover()
+        dispatcher.loop()
+    except KeyboardInterrupt:
+        log.info("stopping")
+    finally:
+        dispatcher.shutdown()
+    return 0
+
+
+def register(args: argparse.Namespace) -> int:
+    """Register every row of a manifest TSV; exit status 1 when any row is refused."""
+    from .sources import read_manifest, register as register_source, validate
+
+    settings = settings_module.load()
+    db = open_store(settings.db_path)
+    failed = 0
+    for row in read_manifest(args.manifest):
+        try:
+            record, created = register_source(db, validate(row, settings))
+        except (Invalid, Conflict) as err:
+            failed += 1
+            print(f"refused {row.get('id') or row.get('access_url')}: {err.detail}", file=sys.stderr)
+            continue
+        print(f"{'registered' if created else 'unchanged'} {record['id']}")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``trackprep`` console script."""
+    parser = argparse.ArgumentParser(prog="trackprep", description="trackprep control plane")
+    commands = parser.add_subparsers(dest="command", required=True)
+    p_serve = commands.add_parser("serve", help="run the embedded service (waitress + in-process dispatcher)")
+    p_serve.add_argument("--host", default="127.0.0.1")
+    p_serve.add_argument("--port", type=int, default=8000)
+    p_serve.add_argument("--threads", type=int, default=16, help="waitress worker threads (default 16)")
+    p_serve.set_defaults(func=serve)
+    commands.add_parser("worker", help="run the dispatcher alone (production, next to gunicorn)") \
+        .set_defaults(func=worker)
+    p_register = commands.add_parser("register", help="register the sources of a manifest TSV")
+    p_register.add_argument("manifest")
+    p_register.set_defaults(func=register)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except settings_module.SettingsError as err:
+        print(f"trackprep: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

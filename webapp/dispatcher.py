@@ -1,0 +1,274 @@
+"""The dispatcher: claims queued jobs while fewer than the bound run, runs Snakemake for each, records the outcome.
+
+One dispatcher per deployment: a thread inside ``trackprep serve``, or the ``trackprep worker`` process next to
+gunicorn. The bound on running jobs is counted in the database, so it holds across processes. Each job runs::
+
+    python -m snakemake -s $WORKFLOW/Snakefile <targets> --configfile job.yaml --nolock --cores N \
+        --logger trackprep --rerun-incomplete [--profile P]
+
+in ``$DATA_DIR/jobs/<id>/`` (its own process group, TMPDIR there too). Cancel, time limit and shutdown stop a run
+the same way: SIGINT to Snakemake, then SIGTERM and SIGKILL to its group after the grace period.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import yaml
+
+from . import events, jobs, procs
+from .db import open_store
+from .jobs import JobStatus
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+PLUGIN_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "snakemake_plugins")
+TEMP_PREFIXES = (".fetch-", ".tabix.", ".sidecar.")
+TEMP_SUFFIXES = (".tmp",)
+RECOVERY_EVERY = 20.0  # seconds between sweeps for jobs whose dispatcher died
+
+
+@dataclass
+class Run:
+    """One Snakemake subprocess this dispatcher watches."""
+
+    job: dict
+    proc: subprocess.Popen
+    progress: events.RunProgress
+    deadline: float
+    stop_reason: str | None = None  # "cancelled", "timeout" or "shutdown" once a stop has begun
+    stop_step: int = 0
+    stop_at: float = field(default=0.0)
+
+
+def snakemake_command(settings: Settings, job: dict) -> list[str]:
+    """The Snakemake command line for a job (run in the job's directory)."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", os.path.join(settings.workflow_dir, "Snakefile"),
+           *job["targets"], "--configfile", "job.yaml", "--nolock", "--rerun-incomplete",
+           "--cores", str(settings.snakemake_cores), "--logger", "trackprep"]
+    if settings.snakemake_profile:
+        profile = settings.snakemake_profile
+        if not os.path.isabs(profile):
+            profile = os.path.join(settings.workflow_dir, profile)
+        cmd += ["--profile", profile]
+    return cmd
+
+
+def sweep_temp_files(directories: list[str]) -> None:
+    """Remove the temp names rules write before renaming into place (left behind by a killed run)."""
+    for directory in directories:
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            continue
+        for name in names:
+            if name.startswith(TEMP_PREFIXES) or name.endswith(TEMP_SUFFIXES):
+                path = os.path.join(directory, name)
+                log.info("removing leftover %s", path)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    try:
+                        os.unlink(path)
+                    except FileNotFoundError:
+                        pass
+
+
+def job_dirs(job: dict) -> set[str]:
+    """The folders a job writes into: its targets' folders and its declared work dirs."""
+    return {os.path.dirname(path) for path in job["targets"]} | set(job.get("work_dirs") or [])
+
+
+class Dispatcher:
+    """Runs queued jobs, at most ``settings.max_concurrent_jobs`` at once over all dispatchers."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.owner = procs.identity()
+        self.db = open_store(settings.db_path)
+        self.runs: dict[str, Run] = {}
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_recovery = 0.0
+
+    # ---- life cycle -------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Recover jobs of dead dispatchers, then run the loop in a background thread."""
+        self.recover()
+        self._thread = threading.Thread(target=self.loop, name="trackprep-dispatcher", daemon=True)
+        self._thread.start()
+
+    def loop(self) -> None:
+        """Claim, watch and finish jobs until :meth:`shutdown`."""
+        log.info("dispatcher %s: up to %d jobs at once", self.owner, self.settings.max_concurrent_jobs)
+        while not self._stopping.is_set():
+            try:
+                self.tick()
+            except Exception:  # one bad tick must not end the dispatcher
+                log.exception("dispatcher tick failed")
+            jobs.wakeup.wait(self.settings.poll_interval)
+            jobs.wakeup.clear()
+
+    def shutdown(self) -> None:
+        """Stop claiming, stop the running Snakemake runs and put their jobs back in the queue."""
+        self._stopping.set()
+        jobs.wakeup.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=60)
+        for run in list(self.runs.values()):
+            procs.stop_group(run.proc.pid, lambda run=run: run.proc.poll() is None, self.settings.cancel_grace)
+            run.proc.wait()
+            sweep_temp_files(sorted(job_dirs(run.job)))
+            jobs.requeue(self.db, run.job["id"], "re-queued: the service stopped while it ran")
+            log.info("job %s re-queued at shutdown", run.job["id"])
+        self.runs.clear()
+
+    # ---- recovery ---------------------------------------------------------------------------------------------
+    def recover(self) -> None:
+        """Re-queue running jobs whose dispatcher is gone, stopping any Snakemake they left running."""
+        self._last_recovery = time.monotonic()
+        for job in jobs.running(self.db):
+            if job["owner"] == self.owner or procs.owner_alive(job["owner"]):
+                continue
+            if procs.alive(job["pid"], job["pid_start"]):
+                log.warning("job %s: stopping Snakemake %s left by dead dispatcher %s", job["id"], job["pid"],
+                            job["owner"])
+                procs.stop_group(job["pid"], lambda job=job: procs.alive(job["pid"], job["pid_start"]),
+                                 self.settings.cancel_grace)
+            sweep_temp_files(sorted(job_dirs(job) - self._dirs_of_other_active_jobs(job["id"])))
+            jobs.requeue(self.db, job["id"], "re-queued after its dispatcher stopped")
+            log.info("job %s re-queued (its dispatcher %s is gone)", job["id"], job["owner"])
+
+    # ---- one pass ---------------------------------------------------------------------------------------------
+    def tick(self) -> None:
+        """Advance every run, then start queued jobs while there is room."""
+        for run in list(self.runs.values()):
+            self._watch(run)
+        if time.monotonic() - self._last_recovery > RECOVERY_EVERY:
+            self.recover()
+        while not self._stopping.is_set():
+            job = jobs.claim_next(self.db, self.settings.max_concurrent_jobs, self.owner)
+            if job is None:
+                break
+            self._launch(job)
+
+    def _launch(self, job: dict) -> None:
+        job_dir = os.path.join(self.settings.jobs_dir, job["id"])
+        os.makedirs(job_dir, exist_ok=True)
+        for name, text in (job.get("files") or {}).items():
+            with open(os.path.join(job_dir, os.path.basename(name)), "w", encoding="utf-8") as handle:
+                handle.write(text)
+        with open(os.path.join(job_dir, "job.yaml"), "w", encoding="utf-8") as handle:
+            yaml.safe_dump(job["config"], handle, sort_keys=True)
+        events_path = os.path.join(job_dir, events.EVENTS_FILE)
+        open(events_path, "w").close()  # a re-queued job starts a fresh event stream
+        env = dict(os.environ, TMPDIR=job_dir, TRACKPREP_EVENTS_FILE=events_path,
+                   PYTHONPATH=os.pathsep.join(filter(None, [PLUGIN_PATH, os.environ.get("PYTHONPATH")])))
+        cmd = snakemake_command(self.settings, job)
+        with open(os.path.join(job_dir, "snakemake.log"), "ab") as output:
+            output.write(f"\n# attempt {job['attempts']}: {' '.join(cmd)}\n".encode())
+            output.flush()
+            try:
+                proc = subprocess.Popen(cmd, cwd=job_dir, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+            except OSError as err:
+                jobs.finish(self.db, job["id"], JobStatus.FAILED, "could not start snakemake",
+                            {"rule": None, "reason": f"could not start snakemake: {err}", "log_tail": ""})
+                return
+        jobs.set_process(self.db, job["id"], proc.pid, procs.start_time(proc.pid))
+        self.runs[job["id"]] = Run(job, proc, events.RunProgress(events_path),
+                                   deadline=time.monotonic() + self.settings.job_timeout)
+        log.info("job %s (%s): started snakemake pid %s for %s", job["id"], job["kind"], proc.pid,
+                 job["workflow_key"])
+
+    def _watch(self, run: Run) -> None:
+        if run.progress.read():
+            jobs.set_progress(self.db, run.job["id"], run.progress.done, run.progress.total,
+                              run.progress.message if run.stop_reason is None else "stopping")
+        returncode = run.proc.poll()
+        if returncode is not None:
+            self._finish(run, returncode)
+            return
+        if run.stop_reason is None:
+            current = jobs.get(self.db, run.job["id"])
+            if current is not None and current["cancel_requested"]:
+                run.stop_reason = "cancelled"
+            elif time.monotonic() > run.deadline:
+                run.stop_reason = "timeout"
+        if run.stop_reason is not None:
+            self._advance_stop(run)
+
+    def _advance_stop(self, run: Run) -> None:
+        """One step of SIGINT -> SIGTERM (group) -> SIGKILL (group), a grace period apart, without blocking."""
+        if run.stop_step and time.monotonic() - run.stop_at < self.settings.cancel_grace:
+            return
+        pid = run.proc.pid
+        if run.stop_step == 0:
+            log.info("job %s: stopping (%s): SIGINT to snakemake %s", run.job["id"], run.stop_reason, pid)
+            procs.signal_process(pid, signal.SIGINT)
+        elif run.stop_step == 1:
+            log.info("job %s: SIGTERM to process group %s", run.job["id"], pid)
+            procs.signal_group(pid, signal.SIGTERM)
+        else:
+            log.info("job %s: SIGKILL to process group %s", run.job["id"], pid)
+            procs.signal_group(pid, signal.SIGKILL)
+        run.stop_step += 1
+        run.stop_at = time.monotonic()
+
+    def _finish(self, run: Run, returncode: int) -> None:
+        job = run.job
+        del self.runs[job["id"]]
+        run.progress.read()
+        if run.stop_reason is not None or returncode != 0:
+            procs.signal_group(run.proc.pid, signal.SIGKILL)  # rules Snakemake left behind
+            sweep_temp_files(sorted(job_dirs(job) - self._dirs_of_other_active_jobs(job["id"])))
+        missing = [path for path in job["targets"] if not os.path.exists(path)]
+        if run.stop_reason == "cancelled":
+            jobs.finish(self.db, job["id"], JobStatus.CANCELLED, "cancelled",
+                        {"rule": run.progress.current_rule, "reason": "cancelled by request", "log_tail": ""})
+        elif run.stop_reason == "timeout":
+            reason = f"time limit of {self.settings.job_timeout} s exceeded (TRACKPREP_JOB_TIMEOUT)"
+            jobs.finish(self.db, job["id"], JobStatus.FAILED, reason,
+                        {"rule": run.progress.current_rule, "reason": reason, "log_tail": ""})
+        elif returncode == 0 and not missing:
+            total = run.progress.total or run.progress.done
+            jobs.set_progress(self.db, job["id"], total, total, "completed")
+            jobs.finish(self.db, job["id"], JobStatus.COMPLETED, "completed")
+        else:
+            error = self._failure(job, run.progress, returncode, missing)
+            jobs.finish(self.db, job["id"], JobStatus.FAILED, error["reason"], error)
+        log.info("job %s finished: snakemake exit %s, stop reason %s", job["id"], returncode, run.stop_reason)
+
+    def _failure(self, job: dict, progress: events.RunProgress, returncode: int, missing: list[str]) -> dict:
+        """The readable error of a failed run: the failing rule, its tool's last words and its log tail."""
+        snakemake_log = os.path.join(self.settings.jobs_dir, job["id"], "snakemake.log")
+        if progress.failed_rule:
+            tail = progress.failed_log_tail or events.file_tail(snakemake_log)
+            reason = f"rule {progress.failed_rule} failed: {events.last_line(tail) or 'see log_tail'}"
+            return {"rule": progress.failed_rule, "reason": reason, "log_tail": tail}
+        tail = events.file_tail(snakemake_log)
+        if returncode < 0:
+            reason = f"snakemake was killed by {signal.Signals(-returncode).name}"
+        elif returncode == 0:
+            reason = f"snakemake finished but did not produce {', '.join(missing)}"
+        elif progress.errors:
+            reason = " ".join(progress.errors[0].split("\n", 2)[:2]).strip()
+        else:
+            reason = f"snakemake exited with status {returncode}: {events.last_line(tail)}"
+        return {"rule": None, "reason": reason, "log_tail": tail}
+
+    def _dirs_of_other_active_jobs(self, job_id: str) -> set[str]:
+        """Folders other queued or running jobs write into: their temp files are not ours to sweep."""
+        dirs: set[str] = set()
+        for status in jobs.ACTIVE:
+            for other in jobs.list_jobs(self.db, status=status, limit=10_000, include_private=True):
+                if other["id"] != job_id:
+                    dirs |= job_dirs(other)
+        return dirs

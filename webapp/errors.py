@@ -1,0 +1,95 @@
+"""Error conditions as small exception classes, mapped to JSON responses in one place.
+
+Every error the service answers is ``{"error": "<code>", "detail": "<sentence>"}`` with the right status: no HTML
+pages, no stack traces (API.md).
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """Base class: an HTTP status, a short code and a human sentence."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, detail: str, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+
+
+class Invalid(ApiError):
+    """A field or parameter is not acceptable."""
+
+    status, code = 422, "invalid"
+
+
+class NotFound(ApiError):
+    """Unknown (or not visible to this caller)."""
+
+    status, code = 404, "not_found"
+
+
+class Conflict(ApiError):
+    """The id exists with different fields."""
+
+    status, code = 409, "conflict"
+
+
+class Unauthorized(ApiError):
+    """The call needs the API token."""
+
+    status, code = 401, "unauthorized"
+
+
+class RangeNotSatisfiable(ApiError):
+    """The Range header cannot be served."""
+
+    status, code = 416, "range_not_satisfiable"
+
+
+class TooLarge(ApiError):
+    """The request body is larger than allowed."""
+
+    status, code = 413, "too_large"
+
+
+class NotReady(ApiError):
+    """The artifact is being built (503 for the extension-bearing aliases)."""
+
+    status, code = 503, "not_ready"
+
+
+def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None):
+    """A JSON error response."""
+    response = jsonify(error=code, detail=detail)
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def register(app: Flask) -> None:
+    """Install the handlers that turn every exception into a JSON error."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(err: ApiError):
+        return error_response(err.status, err.code, err.detail, err.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):
+        code = (err.name or "error").lower().replace(" ", "_")
+        headers = {k: v for k, v in err.get_headers() if k.lower() in ("allow", "retry-after")}
+        return error_response(err.code or 500, code, err.description or err.name, headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "the server hit an unexpected error; see its log")

@@ -1,0 +1,137 @@
+"""Blueprint: registering sources and serving their artifacts (``/files``, ``/data``, ``/index``)."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+
+from . import jobs, layout, plan, serving, sources
+from .auth import require_token, token_valid
+from .db import get_db
+from .errors import Invalid, NotFound, NotReady
+from .settings import Settings
+
+bp = Blueprint("files", __name__)
+RETRY_AFTER = "5"
+
+
+def _settings() -> Settings:
+    return current_app.config["TRACKPREP_SETTINGS"]
+
+
+def visible_source(source_id: str) -> dict:
+    """The source, if this caller may see it: a restricted one without the token is as unknown (404)."""
+    source = sources.get(get_db(), source_id) if layout.SOURCE_ID_RE.match(source_id) else None
+    if source is None or (source["access"] == "restricted" and not token_valid()):
+        raise NotFound(f"no source with id {source_id!r}")
+    return source
+
+
+def _raw_flag() -> bool:
+    value = request.args.get("raw", "false").strip().lower()
+    if value not in ("true", "1", "false", "0", ""):
+        raise Invalid("raw must be true or false")
+    return value in ("true", "1")
+
+
+def _job_links(job: dict) -> dict:
+    status_url = url_for("jobs.get_job", job_id=job["id"])
+    return {"job_id": job["id"], "status": job["status"], "status_url": status_url}
+
+
+def _serve(source: dict, what: str, raw: bool, alias: bool):
+    """Send the file behind the request, or start (or join) the job that builds it."""
+    settings = _settings()
+    resolved = plan.resolve(settings, source, what, raw)
+    if resolved is None:
+        detail = f"source {source['id']!r} ({source['format']}) has no {'upstream ' if raw else ''}index" \
+            if what == "index" else f"source {source['id']!r} has no such file"
+        raise NotFound(detail)
+    restricted = source["access"] == "restricted"
+    if resolved.plan is None:  # a local file, streamed as it is; the policy is checked again at every read
+        real = sources.inside_roots(resolved.path, settings.effective_source_roots)
+        if real is None:
+            raise NotFound(f"the file of source {source['id']!r} is outside the source roots now")
+        return serving.send(real, f"{source['id']}:{real}", "private, no-cache" if restricted else "public, no-cache")
+    if resolved.ready():
+        return serving.send(resolved.path, resolved.path, "private" if restricted else serving.IMMUTABLE)
+    if request.method == "HEAD":
+        raise NotFound(f"the {what} of source {source['id']!r} is not built yet; a GET starts the build")
+    work = resolved.plan
+    job, _created = jobs.submit(get_db(), work.kind, work.key, work.targets, work.config, files=work.files,
+                                work_dirs=work.work_dirs, source_id=source["id"], private=work.private)
+    links = _job_links(job)
+    if alias:  # htslib takes any 2xx for the file itself: tell it to come back instead
+        raise NotReady(f"the {what} of source {source['id']!r} is being built (job {job['id']}); retry later",
+                       {"Retry-After": RETRY_AFTER})
+    response = jsonify(links)
+    response.status_code = 202
+    response.headers["Location"] = links["status_url"]
+    response.headers["Retry-After"] = RETRY_AFTER
+    return response
+
+
+@bp.post("/files")
+def register_file():
+    """Register a source (token)."""
+    require_token()
+    body = request.get_json(silent=True)
+    record, created = sources.register(get_db(), sources.validate(body, _settings()))
+    response = jsonify(_describe(record))
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = url_for("files.get_file", source_id=record["id"])
+    return response
+
+
+def _describe(source: dict) -> dict:
+    """The record plus which artifacts exist and the active job, if any."""
+    settings = _settings()
+    record = {name: source[name] for name in (*sources.FIELDS, "created_at")}
+    artifacts = {}
+    for what, raw, url in (("data", False, url_for("files.data", source_id=source["id"])),
+                           ("index", False, url_for("files.index", source_id=source["id"])),
+                           ("data", True, url_for("files.data", source_id=source["id"], raw="true")),
+                           ("index", True, url_for("files.index", source_id=source["id"], raw="true"))):
+        resolved = plan.resolve(settings, source, what, raw)
+        name = f"{'raw_' if raw else ''}{what}"
+        artifacts[name] = None if resolved is None else {"url": url, "ready": resolved.ready()}
+    record["artifacts"] = artifacts
+    active = None
+    for resolved in (plan.resolve(settings, source, "data", False), plan.resolve(settings, source, "data", True)):
+        if resolved is not None and resolved.plan is not None:
+            job = jobs.active_for_key(get_db(), resolved.plan.key)
+            if job is not None:
+                active = jobs.public_view(get_db(), job, settings.cache_dir)
+                break
+    record["active_job"] = active
+    return record
+
+
+@bp.get("/files/<source_id>")
+def get_file(source_id: str):
+    """A source's record, its artifacts' readiness and its active job."""
+    return jsonify(_describe(visible_source(source_id)))
+
+
+@bp.route("/data/<source_id>", methods=["GET", "HEAD"])
+def data(source_id: str):
+    """The visualization-ready artifact (or, with ?raw=true, the upstream bytes)."""
+    source = visible_source(source_id)
+    return _serve(source, "data", _raw_flag(), alias=False)
+
+
+@bp.route("/index/<source_id>", methods=["GET", "HEAD"])
+def index(source_id: str):
+    """The index of exactly the bytes /data serves (with ?raw=true, the upstream sidecar)."""
+    source = visible_source(source_id)
+    return _serve(source, "index", _raw_flag(), alias=False)
+
+
+@bp.route("/data/<source_id>/<name>", methods=["GET", "HEAD"])
+def alias(source_id: str, name: str):
+    """Extension-bearing names (data.bam + data.bam.bai, ...) for clients that derive the index URL."""
+    source = visible_source(source_id)
+    kind = layout.FORMATS[source["format"]][0]
+    spec = layout.KINDS.get(kind) if kind else None
+    if spec is None or name not in (spec.data_name, spec.index_name):
+        expected = f": use {spec.data_name} or {spec.index_name}" if spec else ""
+        raise NotFound(f"source {source_id!r} has no file named {name!r}{expected}")
+    return _serve(source, "data" if name == spec.data_name else "index", raw=False, alias=True)

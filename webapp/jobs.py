@@ -1,0 +1,224 @@
+"""The job store: plain functions over the ``jobs`` table that the views, the dispatcher and the CLI all call.
+
+A job is generic: ``kind`` ('preprocess', 'ssr', ...), ``workflow_key`` (the target cache directory), ``targets``
+(absolute paths Snakemake is asked for) and ``config`` (written to the job's ``job.yaml``). The partial unique index
+on ``workflow_key`` over the active states is the mutex (ARCHITECTURE.md decision 4): :func:`submit` attaches every
+request for a key to its one active job, whichever thread or process asks.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+import sqlite_utils
+
+from .db import transaction
+
+# Set whenever a job is queued, so an in-process dispatcher starts it without waiting for its next poll.
+wakeup = threading.Event()
+
+
+class JobStatus(str, Enum):
+    """Every state a job can be in, stored as its string."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+TERMINAL = (JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
+_JSON_COLUMNS = ("targets", "config", "files", "work_dirs", "error")
+
+
+def now() -> str:
+    """A UTC timestamp in ISO 8601 (sorts as text)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    job = dict(row)
+    for column in _JSON_COLUMNS:
+        if job.get(column) is not None:
+            job[column] = json.loads(job[column])
+    return job
+
+
+def _one(db: sqlite_utils.Database, sql: str, params: tuple = ()) -> dict[str, Any] | None:
+    return _decode(next(iter(db.query(sql, params)), None))
+
+
+def get(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:
+    """The job with this id, or None."""
+    return _one(db, "SELECT * FROM jobs WHERE id = ?", (job_id,))
+
+
+def active_for_key(db: sqlite_utils.Database, workflow_key: str) -> dict[str, Any] | None:
+    """The queued or running job for a workflow key, if any."""
+    return _one(db, f"SELECT * FROM jobs WHERE workflow_key = ? AND status IN {ACTIVE!r}", (workflow_key,))
+
+
+def submit(db: sqlite_utils.Database, kind: str, workflow_key: str, targets: list[str], config: dict[str, Any],
+           *, files: dict[str, str] | None = None, work_dirs: list[str] | None = None,
+           source_id: str | None = None, private: bool = False) -> tuple[dict[str, Any], bool]:
+    """Attach to the active job for ``workflow_key`` or queue a new one: ``(job, created)``.
+
+    ``files`` are written into the job's working directory before Snakemake starts (config values may name them
+    by relative path: Snakemake runs there). ``work_dirs`` are folders whose temp leftovers a stopped run may
+    leave; they are swept when the job fails or is cancelled. A ``private`` job (built from a restricted source)
+    is shown only to callers holding the API token.
+    """
+    for _attempt in range(3):
+        try:
+            with transaction(db):
+                existing = active_for_key(db, workflow_key)
+                if existing is not None:
+                    return existing, False
+                job_id = uuid.uuid4().hex
+                db.execute(
+                    "INSERT INTO jobs (id, kind, workflow_key, targets, config, files, work_dirs, source_id, private,"
+                    " status, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (job_id, kind, workflow_key, json.dumps(list(targets)), json.dumps(config),
+                     json.dumps(files or {}), json.dumps(list(work_dirs or [])), source_id, int(private),
+                     JobStatus.QUEUED.value, "queued", now()),
+                )
+                job = get(db, job_id)
+        except sqlite3.IntegrityError:
+            continue  # another connection won the partial unique index; attach to its job
+        wakeup.set()
+        return job, True
+    existing = active_for_key(db, workflow_key)
+    if existing is None:
+        raise RuntimeError(f"could not create or find an active job for {workflow_key}")
+    return existing, False
+
+
+def list_jobs(db: sqlite_utils.Database, status: str | None = None, kind: str | None = None,
+              limit: int = 100, include_private: bool = False) -> list[dict[str, Any]]:
+    """Recent jobs, newest first, optionally of one status and/or kind."""
+    where, params = [] if include_private else ["private = 0"], []
+    if status:
+        where.append("status = ?")
+        params.append(status)
+    if kind:
+        where.append("kind = ?")
+        params.append(kind)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = db.query(f"SELECT * FROM jobs {clause} ORDER BY created_at DESC, rowid DESC LIMIT ?", (*params, limit))
+    return [_decode(row) for row in rows]
+
+
+def counts(db: sqlite_utils.Database) -> dict[str, int]:
+    """How many jobs are in each state."""
+    found = {row["status"]: row["n"] for row in db.query("SELECT status, count(*) AS n FROM jobs GROUP BY status")}
+    return {status.value: found.get(status.value, 0) for status in JobStatus}
+
+
+def queue_position(db: sqlite_utils.Database, job: dict[str, Any]) -> int | None:
+    """1 for the next queued job to start, None when the job is not queued."""
+    if job["status"] != JobStatus.QUEUED.value:
+        return None
+    row = next(iter(db.query(
+        "SELECT count(*) AS n FROM jobs WHERE status = 'queued' AND (created_at < ? OR (created_at = ? AND id < ?))",
+        (job["created_at"], job["created_at"], job["id"]))))
+    return row["n"] + 1
+
+
+def request_cancel(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:
+    """Cancel a job: a queued one at once, a running one by flagging it for its dispatcher to stop."""
+    with transaction(db):
+        job = get(db, job_id)
+        if job is None:
+            return None
+        if job["status"] == JobStatus.QUEUED.value:
+            db.execute("UPDATE jobs SET status = 'cancelled', message = 'cancelled before it started',"
+                       " cancel_requested = 1, finished_at = ? WHERE id = ?", (now(), job_id))
+        elif job["status"] == JobStatus.RUNNING.value:
+            db.execute("UPDATE jobs SET cancel_requested = 1, message = 'cancelling' WHERE id = ?", (job_id,))
+    return get(db, job_id)
+
+
+def claim_next(db: sqlite_utils.Database, max_running: int, owner: str) -> dict[str, Any] | None:
+    """Take the oldest queued job if fewer than ``max_running`` run (counted over every process)."""
+    with transaction(db):
+        running = next(iter(db.query("SELECT count(*) AS n FROM jobs WHERE status = 'running'")))["n"]
+        if running >= max_running:
+            return None
+        job = _one(db, "SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1")
+        if job is None:
+            return None
+        db.execute("UPDATE jobs SET status = 'running', owner = ?, started_at = ?, attempts = attempts + 1,"
+                   " pid = NULL, pid_start = NULL, message = 'starting' WHERE id = ?", (owner, now(), job["id"]))
+    return get(db, job["id"])
+
+
+def set_process(db: sqlite_utils.Database, job_id: str, pid: int, pid_start: str | None) -> None:
+    """Record the Snakemake process (pid and start time identify it even after pid reuse)."""
+    with transaction(db):
+        db.execute("UPDATE jobs SET pid = ?, pid_start = ? WHERE id = ?", (pid, pid_start, job_id))
+
+
+def set_progress(db: sqlite_utils.Database, job_id: str, done: int, total: int | None, message: str) -> None:
+    """Record per-stage progress of a running job."""
+    with transaction(db):
+        db.execute("UPDATE jobs SET stages_done = ?, stages_total = ?, message = ? WHERE id = ? AND status = ?",
+                   (done, total, message, job_id, JobStatus.RUNNING.value))
+
+
+def finish(db: sqlite_utils.Database, job_id: str, status: JobStatus, message: str,
+           error: dict[str, Any] | None = None) -> None:
+    """Record a running job's outcome."""
+    with transaction(db):
+        db.execute("UPDATE jobs SET status = ?, message = ?, error = ?, finished_at = ? WHERE id = ?",
+                   (status.value, message, json.dumps(error) if error else None, now(), job_id))
+
+
+def requeue(db: sqlite_utils.Database, job_id: str, message: str) -> None:
+    """Put a running job back in the queue (its finished stages stay in the cache)."""
+    with transaction(db):
+        db.execute("UPDATE jobs SET status = 'queued', owner = NULL, pid = NULL, pid_start = NULL, message = ?"
+                   " WHERE id = ? AND status = 'running'", (message, job_id))
+    wakeup.set()
+
+
+def running(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Every running job, whichever dispatcher owns it."""
+    return [_decode(row) for row in db.query("SELECT * FROM jobs WHERE status = 'running' ORDER BY started_at")]
+
+
+def progress(job: dict[str, Any]) -> float:
+    """0..1: finished stages over all stages (1 for a completed job)."""
+    if job["status"] == JobStatus.COMPLETED.value:
+        return 1.0
+    total = job.get("stages_total") or 0
+    return round(min(job["stages_done"] / total, 1.0), 4) if total else 0.0
+
+
+def public_view(db: sqlite_utils.Database, job: dict[str, Any], cache_dir: str) -> dict[str, Any]:
+    """The job as ``GET /jobs/{id}`` shows it; artifacts are named relative to the cache."""
+    completed = job["status"] == JobStatus.COMPLETED.value
+    return {
+        "job_id": job["id"],
+        "kind": job["kind"],
+        "status": job["status"],
+        "stages_done": job["stages_done"],
+        "stages_total": job["stages_total"],
+        "progress": progress(job),
+        "message": job["message"],
+        "artifacts": [os.path.relpath(path, cache_dir) for path in job["targets"]] if completed else [],
+        "error": job["error"],
+        "created_at": job["created_at"],
+        "started_at": job["started_at"],
+        "finished_at": job["finished_at"],
+        "queue_position": queue_position(db, job),
+    }

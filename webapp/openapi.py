@@ -1,0 +1,157 @@
+"""The OpenAPI 3.0 document at ``/openapi.json``.
+
+The preprocessing and job paths are described here; an extension blueprint (e.g. SSR) adds its own paths to
+``app.extensions["trackprep.openapi_paths"]`` in its ``init_app``, and they are merged in.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from . import layout
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+SOURCE_ID = {"name": "source_id", "in": "path", "required": True,
+             "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"}}
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+RAW = {"name": "raw", "in": "query", "required": False, "schema": {"type": "string", "enum": ["true", "false"]},
+       "description": "true: the upstream bytes (or sidecar index), unprocessed"}
+RANGE = {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"}}
+BEARER = [{"bearer": []}]
+
+
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict:
+    return _json(ERROR, description)
+
+
+def _binary(description: str) -> dict:
+    return {"description": description, "content": {"application/octet-stream": {
+        "schema": {"type": "string", "format": "binary"}}}}
+
+
+def _file_responses(miss: str) -> dict:
+    return {
+        "200": _binary("the whole file"),
+        "206": _binary("the requested byte range"),
+        "202": _json({"$ref": "#/components/schemas/JobLink"}, "cache miss: a job builds it (poll Location)"),
+        "304": {"description": "If-None-Match matched the ETag"},
+        "404": _error("unknown source (or restricted without the token), no such file, or HEAD on a miss"),
+        "416": _error("unsatisfiable or malformed Range"),
+        "422": _error("invalid parameter"),
+        "503": _error(miss),
+    }
+
+
+def _paths() -> dict[str, Any]:
+    data_get = {"parameters": [SOURCE_ID, RAW, RANGE], "responses": _file_responses("not used here")}
+    alias = {"parameters": [SOURCE_ID, {"name": "name", "in": "path", "required": True,
+                                        "schema": {"type": "string"}}, RANGE],
+             "responses": _file_responses("cache miss on an extension-bearing name: retry after Retry-After")}
+    return {
+        "/files": {"post": {
+            "summary": "Register a source", "security": BEARER,
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/SourceFields"}}}},
+            "responses": {"201": _json({"$ref": "#/components/schemas/Source"}, "registered"),
+                          "200": _json({"$ref": "#/components/schemas/Source"}, "already registered, same fields"),
+                          "401": _error("no or wrong token"), "403": _error("the server has no token configured"),
+                          "409": _error("id registered with different fields"), "422": _error("invalid fields")}}},
+        "/files/{source_id}": {"get": {
+            "summary": "A source, its artifacts and its active job", "parameters": [SOURCE_ID],
+            "responses": {"200": _json({"$ref": "#/components/schemas/Source"}, "the record"),
+                          "404": _error("unknown source")}}},
+        "/data/{source_id}": {"get": {"summary": "The visualization-ready artifact", **data_get},
+                              "head": {"summary": "Headers of /data; 404 on a miss, never starts work",
+                                       **data_get}},
+        "/index/{source_id}": {"get": {"summary": "The index of exactly the bytes /data serves", **data_get},
+                               "head": {"summary": "Headers of /index; never starts work", **data_get}},
+        "/data/{source_id}/{name}": {"get": {"summary": "Extension-bearing alias (data.bam, data.bam.bai, ...)",
+                                             **alias},
+                                     "head": {"summary": "Headers of the alias; never starts work", **alias}},
+        "/jobs/{job_id}": {
+            "get": {"summary": "A job's status", "parameters": [JOB_ID],
+                    "responses": {"200": _json({"$ref": "#/components/schemas/Job"}, "the job"),
+                                  "404": _error("unknown job")}},
+            "delete": {"summary": "Cancel a job", "security": BEARER, "parameters": [JOB_ID],
+                       "responses": {"200": _json({"$ref": "#/components/schemas/Job"}, "cancelled"),
+                                     "202": _json({"$ref": "#/components/schemas/Job"}, "stopping"),
+                                     "401": _error("no or wrong token"), "403": _error("no token configured"),
+                                     "404": _error("unknown job"), "409": _error("the job has already ended")}}},
+        "/jobs": {"get": {
+            "summary": "Recent jobs, newest first",
+            "parameters": [
+                {"name": "status", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": ["queued", "running", "completed", "failed", "cancelled"]}},
+                {"name": "kind", "in": "query", "required": False, "schema": {"type": "string"}},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+            "responses": {"200": _json({"type": "object", "required": ["jobs"], "properties": {
+                "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}}}, "the jobs"),
+                "422": _error("invalid filter")}}},
+        "/health": {"get": {"summary": "Liveness, queue depth and running count", "responses": {"200": _json({
+            "type": "object", "required": ["status", "queued", "running"], "properties": {
+                "status": {"type": "string"}, "queued": {"type": "integer"}, "running": {"type": "integer"},
+                "max_concurrent_jobs": {"type": "integer"}}}, "alive")}}},
+        "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"},
+                                                                                          "OpenAPI 3.0")}}},
+    }
+
+
+def _components() -> dict[str, Any]:
+    nullable_str = {"type": "string", "nullable": True}
+    return {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {"type": "object", "required": ["error", "detail"],
+                      "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}},
+            "SourceFields": {"type": "object", "additionalProperties": False, "required": ["access_url", "md5"],
+                             "properties": {
+                                 "id": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"},
+                                 "access_url": {"type": "string"},
+                                 "md5": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"},
+                                 "format": {"type": "string", "enum": list(layout.FORMATS)},
+                                 "index_url": {"type": "string"},
+                                 "access": {"type": "string", "enum": list(layout.ACCESS_CLASSES)}}},
+            "Source": {"type": "object", "required": ["id", "access_url", "md5", "format", "access"],
+                       "properties": {"id": {"type": "string"}, "access_url": {"type": "string"},
+                                      "md5": {"type": "string"}, "format": {"type": "string"},
+                                      "index_url": {"type": "string"}, "access": {"type": "string"},
+                                      "created_at": {"type": "string"}, "artifacts": {"type": "object"},
+                                      "active_job": {"type": "object", "nullable": True}}},
+            "JobLink": {"type": "object", "required": ["job_id", "status", "status_url"],
+                        "properties": {"job_id": {"type": "string"}, "status": {"type": "string"},
+                                       "status_url": {"type": "string"}}},
+            "Job": {"type": "object",
+                    "required": ["job_id", "kind", "status", "stages_done", "progress", "message", "artifacts",
+                                 "created_at"],
+                    "properties": {
+                        "job_id": {"type": "string"}, "kind": {"type": "string"},
+                        "status": {"type": "string",
+                                   "enum": ["queued", "running", "completed", "failed", "cancelled"]},
+                        "stages_done": {"type": "integer"}, "stages_total": {"type": "integer", "nullable": True},
+                        "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                        "message": {"type": "string"},
+                        "artifacts": {"type": "array", "items": {"type": "string"}},
+                        "error": {"type": "object", "nullable": True},
+                        "created_at": {"type": "string"}, "started_at": nullable_str, "finished_at": nullable_str,
+                        "queue_position": {"type": "integer", "nullable": True}}},
+        },
+    }
+
+
+def document(app: Flask) -> dict[str, Any]:
+    """The OpenAPI document for this app, extension paths included."""
+    paths = _paths()
+    paths.update(app.extensions.get("trackprep.openapi_paths", {}))
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "trackprep", "version": "0.1.0",
+                 "description": "Genomic files made visualization-ready on demand, served with byte ranges."},
+        "paths": paths,
+        "components": _components(),
+    }

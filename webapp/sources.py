@@ -1,0 +1,184 @@
+"""Registered sources: validation against the access policy, the ``sources`` table, manifests and samples.
+
+A source may come from a local path only inside the source roots (after resolving symlinks) and from http(s)/drs
+only on an allowed host. Values reach a shell only through Snakemake's ``{x:q}`` quoting, but characters that
+have no business in a path or URL (shell metacharacters, control characters) are refused here all the same.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import os
+import re
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlite_utils
+
+from . import layout
+from .db import transaction
+from .errors import Conflict, Invalid
+from .jobs import now
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+FIELDS = ("id", "access_url", "md5", "format", "index_url", "access")
+REMOTE_SCHEMES = ("http", "https", "drs")
+UNSAFE = re.compile(r"[\x00-\x1f\x7f;&|`$<>\"'\\]")
+MAX_URL = 4096
+
+
+def inside_roots(path: str, roots: tuple[str, ...]) -> str | None:
+    """The real path of ``path`` when it lies inside one of the roots, else None."""
+    real = os.path.realpath(path)
+    for root in roots:
+        real_root = os.path.realpath(root)
+        if os.path.commonpath([real, real_root]) == real_root:
+            return real
+    return None
+
+
+def host_allowed(url: str, allowed: tuple[str, ...]) -> bool:
+    """True when the URL's host (or host:port) is on the allowed list."""
+    parts = urlsplit(url)
+    try:
+        host, port = (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return False
+    return bool(host) and (host in allowed or (port is not None and f"{host}:{port}" in allowed))
+
+
+def check_url(name: str, url: Any, settings: Settings) -> str:
+    """Validate an access or index URL against the policy; returns it (local paths made absolute and real)."""
+    if not isinstance(url, str) or not url.strip():
+        raise Invalid(f"{name} must be a non-empty string")
+    if len(url) > MAX_URL or UNSAFE.search(url):
+        raise Invalid(f"{name} contains characters that are not allowed in a path or URL "
+                      "(control characters, quotes, backslash or shell metacharacters)")
+    scheme = urlsplit(url).scheme.lower()
+    if layout.is_local(url):
+        path = layout.local_path(url)
+        if not os.path.isabs(path):
+            raise Invalid(f"{name} {url!r}: a local path must be absolute")
+        real = inside_roots(path, settings.effective_source_roots)
+        if real is None:
+            raise Invalid(f"{name} {url!r}: local path outside the source roots "
+                          f"({':'.join(settings.effective_source_roots) or 'none configured'}); set "
+                          "TRACKPREP_SOURCE_ROOTS to allow its folder")
+        if not os.path.isfile(real):
+            raise Invalid(f"{name} {url!r}: no such file")
+        return os.path.normpath(path)
+    if scheme not in REMOTE_SCHEMES:
+        raise Invalid(f"{name} {url!r}: unsupported scheme {scheme!r} (use https, http, drs or a local path)")
+    if not host_allowed(url, settings.allowed_hosts):
+        raise Invalid(f"{name} {url!r}: host not in TRACKPREP_ALLOWED_HOSTS "
+                      f"({', '.join(settings.allowed_hosts) or 'none configured'})")
+    return url
+
+
+def validate(fields: Any, settings: Settings) -> dict[str, str]:
+    """A complete, normalised source record from request fields; raises Invalid with the reason."""
+    if not isinstance(fields, dict):
+        raise Invalid("the body must be a JSON object with id, access_url, md5, format, index_url, access")
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise Invalid(f"unknown field(s): {', '.join(map(str, unknown))}; allowed: {', '.join(FIELDS)}")
+    for name in FIELDS:
+        if fields.get(name) is not None and not isinstance(fields[name], str):
+            raise Invalid(f"{name} must be a string")
+    source_id = fields.get("id") or f"src-{uuid.uuid4().hex[:16]}"
+    if not layout.SOURCE_ID_RE.match(source_id):
+        raise Invalid("id must match [A-Za-z0-9._-]{1,128}")
+    access_url = check_url("access_url", fields.get("access_url"), settings)
+    md5 = (fields.get("md5") or "").lower()
+    if not layout.MD5_RE.match(md5):
+        raise Invalid("md5 is required: 32 hexadecimal digits")
+    fmt = (fields.get("format") or "").lower() or layout.infer_format(access_url)
+    if fmt is None:
+        raise Invalid(f"format not given and not inferable from {access_url!r}; "
+                      f"use one of: {', '.join(layout.FORMATS)}")
+    if fmt not in layout.FORMATS:
+        raise Invalid(f"format {fmt!r} is not one of: {', '.join(layout.FORMATS)}")
+    access = fields.get("access") or "public"
+    if access not in layout.ACCESS_CLASSES:
+        raise Invalid(f"access must be one of: {', '.join(layout.ACCESS_CLASSES)}")
+    index_url = fields.get("index_url") or ""
+    if index_url:
+        index_url = check_url("index_url", index_url, settings)
+        if fmt not in layout.SIDECAR_FORMATS:
+            raise Invalid(f"format {fmt} has no index: index_url is allowed for {', '.join(layout.SIDECAR_FORMATS)}")
+        if layout.sidecar_extension(index_url) is None:
+            raise Invalid("index_url must name a .bai, .tbi or .csi file")
+        if layout.is_local(index_url) != layout.is_local(access_url):
+            raise Invalid("index_url and access_url must both be local or both be remote")
+    return {"id": source_id, "access_url": access_url, "md5": md5, "format": fmt, "index_url": index_url,
+            "access": access}
+
+
+def get(db: sqlite_utils.Database, source_id: str) -> dict[str, Any] | None:
+    """The registered source with this id, or None."""
+    return next(iter(db.query("SELECT * FROM sources WHERE id = ?", (source_id,))), None)
+
+
+def register(db: sqlite_utils.Database, record: dict[str, str]) -> tuple[dict[str, Any], bool]:
+    """Store a validated record: ``(record, created)``; the same id with other fields raises Conflict."""
+    with transaction(db):
+        existing = get(db, record["id"])
+        if existing is None:
+            db.execute(f"INSERT INTO sources ({', '.join(FIELDS)}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (*(record[name] for name in FIELDS), now()))
+    if existing is not None:
+        if any(existing[name] != record[name] for name in FIELDS):
+            raise Conflict(f"source {record['id']!r} is already registered with different fields")
+        return existing, False
+    return get(db, record["id"]), True
+
+
+def read_manifest(path: str) -> list[dict[str, str]]:
+    """The rows of a manifest TSV (``id access_url md5 format index_url access``); relative local paths are
+    taken from the manifest's folder."""
+    base = os.path.dirname(os.path.abspath(path))
+    rows = []
+    with open(path, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            fields = {name: (row.get(name) or "").strip() for name in FIELDS}
+            for name in ("access_url", "index_url"):
+                value = fields[name]
+                if value and layout.is_local(value) and not os.path.isabs(layout.local_path(value)):
+                    fields[name] = os.path.normpath(os.path.join(base, layout.local_path(value)))
+            rows.append(fields)
+    return rows
+
+
+def file_md5(path: str) -> str:
+    """The md5 of a file, read in 1 MiB blocks."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def register_samples(db: sqlite_utils.Database, settings: Settings) -> list[str]:
+    """Register every file of the sample folder whose format the name tells (id = file name); returns the ids.
+
+    Nothing happens without a sample folder; a name already registered with other fields is left alone.
+    """
+    if not settings.samples_dir:
+        return []
+    registered = []
+    for name in sorted(os.listdir(settings.samples_dir)):
+        path = os.path.join(settings.samples_dir, name)
+        if not os.path.isfile(path) or layout.infer_format(name) is None or not layout.SOURCE_ID_RE.match(name):
+            continue
+        try:
+            record = validate({"id": name, "access_url": path, "md5": file_md5(path)}, settings)
+            register(db, record)
+        except (Invalid, Conflict) as err:
+            log.warning("sample %s not registered: %s", name, err.detail)
+            continue
+        registered.append(name)
+    log.info("registered %d sample sources from %s", len(registered), settings.samples_dir)
+    return registered
