@@ -108,3 +108,210 @@ def built_tracks(tmp_path_factory) -> tuple[Engine, list[Source]]:
     result = engine.run(sources)
     assert result.returncode == 0, result.stderr[-4000:]
     return engine, sources
+
+
+# ---- the service (trackprep serve) on 127.0.0.1, for tests/test_api_*, test_service_*, test_dispatcher*, test_clients*
+import json  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+
+TOKEN = "test-token"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Service:
+    """A real `trackprep serve` subprocess with its own data dir; `requests`-style helpers around it."""
+
+    def __init__(self, base: Path, env: dict[str, str] | None = None):
+        import requests
+
+        self.http = requests.Session()
+        self.base = base
+        self.data_dir = base / "data"
+        self.env = {**os.environ, "TRACKPREP_DATA_DIR": str(self.data_dir), "TRACKPREP_SAMPLES": "none",
+                    "TRACKPREP_SOURCE_ROOTS": f"{TRACKS}:{base / 'sources'}", "TRACKPREP_API_TOKEN": TOKEN,
+                    "TRACKPREP_CANCEL_GRACE": "3", "TRACKPREP_POLL_INTERVAL": "0.2",
+                    "TRACKPREP_SNAKEMAKE_CORES": "1", **(env or {})}
+        (base / "sources").mkdir(exist_ok=True)
+        self.proc: subprocess.Popen | None = None
+        self.port = free_port()
+
+    @property
+    def cache(self) -> Path:
+        return Path(self.env.get("TRACKPREP_CACHE_DIR") or self.data_dir / "cache")
+
+    def start(self, command: str = "serve") -> "Service":
+        log = open(self.base / f"{command}.log", "ab")
+        args = ["serve", "--port", str(self.port)] if command == "serve" else [command]
+        self.proc = subprocess.Popen([sys.executable, "-m", "webapp.cli", *args], env=self.env, stdout=log,
+                                     stderr=subprocess.STDOUT, cwd=self.base)
+        if command == "serve":
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if self.http.get(self.url("/health"), timeout=2).ok:
+                        break
+                except Exception:
+                    pass
+                assert self.proc.poll() is None, (self.base / "serve.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, "trackprep serve did not come up"
+                time.sleep(0.2)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=90)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def get(self, path: str, **kwargs):
+        return self.http.get(self.url(path), timeout=60, **kwargs)
+
+    def register(self, source_id: str, path: str | os.PathLike | None = None, **fields):
+        """POST /files with the token; a local path gets its md5 computed."""
+        body = {"id": source_id, **fields}
+        if path is not None:
+            body.setdefault("access_url", str(path))
+            body.setdefault("md5", md5sum(path))
+        return self.http.post(self.url("/files"), json=body, headers=self.auth(), timeout=60)
+
+    @staticmethod
+    def auth() -> dict[str, str]:
+        return {"Authorization": f"Bearer {TOKEN}"}
+
+    def wait_job(self, job_id: str, timeout: float = 300, headers: dict | None = None) -> dict:
+        """Poll /jobs/{id} until the job has ended; its final record."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get(f"/jobs/{job_id}", headers=headers or {}).json()
+            if job["status"] in ("completed", "failed", "cancelled"):
+                return job
+            assert time.monotonic() < deadline, f"job {job_id} still {job['status']}: {job}"
+            time.sleep(0.2)
+
+    def fetch(self, path: str, headers: dict | None = None):
+        """GET until the answer is not 202 (following the job it names); the final response."""
+        response = self.get(path, headers=headers or {})
+        while response.status_code == 202:
+            job = self.wait_job(response.json()["job_id"], headers=headers)
+            assert job["status"] == "completed", job
+            response = self.get(path, headers=headers or {})
+        return response
+
+    def jobs(self, **params) -> list[dict]:
+        return self.get("/jobs", params=params, headers=self.auth()).json()["jobs"]
+
+
+@pytest.fixture
+def service(tmp_path: Path):
+    """A fresh `trackprep serve` (samples off, TRACKS as a source root, token `test-token`)."""
+    svc = Service(tmp_path).start()
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture
+def service_factory(tmp_path: Path):
+    """Services with custom environment variables: `service_factory(TRACKPREP_X="...")` (not started)."""
+    made: list[Service] = []
+
+    def make(name: str = "svc", **env) -> Service:
+        base = tmp_path / name
+        base.mkdir(exist_ok=True)
+        svc = Service(base, env)
+        made.append(svc)
+        return svc
+
+    yield make
+    for svc in made:
+        svc.stop(signal.SIGKILL)
+
+
+class FileServer:
+    """A real HTTP server on 127.0.0.1 serving a folder, whose bodies can be held mid-way.
+
+    While `gate` is clear, each response sends its first `head` bytes and then waits; `open_now` counts
+    responses in flight and `max_open` the most at once (what a concurrency bound must keep low).
+    """
+
+    def __init__(self, root: Path, head: int = 1024):
+        self.root, self.head = root, head
+        self.gate = threading.Event()
+        self.gate.set()
+        self.lock = threading.Lock()
+        self.open_now = self.max_open = self.requests = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                path = server.root / self.path.lstrip("/").split("?")[0]
+                if not path.is_file():
+                    self.send_error(404)
+                    return
+                data = path.read_bytes()
+                with server.lock:
+                    server.requests += 1
+                    server.open_now += 1
+                    server.max_open = max(server.max_open, server.open_now)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[: server.head])
+                    self.wfile.flush()
+                    while not server.gate.wait(0.1):
+                        pass
+                    self.wfile.write(data[server.head:])
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                finally:
+                    with server.lock:
+                        server.open_now -= 1
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, name: str) -> str:
+        return f"http://{self.host}/{name}"
+
+    def wait_open(self, count: int, timeout: float = 120) -> None:
+        """Wait until `count` responses are held open at once."""
+        deadline = time.monotonic() + timeout
+        while self.open_now < count:
+            assert time.monotonic() < deadline, f"only {self.open_now} of {count} downloads started"
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self.gate.set()
+        self.httpd.shutdown()
+
+
+@pytest.fixture
+def file_server(tmp_path: Path):
+    """A FileServer over tmp_path/'remote' (create files there); its host is what to allow."""
+    root = tmp_path / "remote"
+    root.mkdir()
+    server = FileServer(root)
+    yield server
+    server.close()
+
+
+def dump(obj) -> str:
+    """Pretty JSON for assertion messages."""
+    return json.dumps(obj, indent=1)[:3000]
