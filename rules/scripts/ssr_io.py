@@ -1,0 +1,46 @@
+"""Reading and writing the SSR stage tables: plain text, values kept verbatim, published by atomic rename."""
+from __future__ import annotations
+
+import csv
+import os
+from contextlib import contextmanager
+from typing import Iterable, Iterator
+
+# pandas' default NA strings: croSSRoad reads the category table with them, and writes what they hit as
+# "undefined".
+PANDAS_NA = frozenset(["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                       "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"])
+UNDEFINED = "undefined"
+
+
+@contextmanager
+def publish(path: str, newline: str = "") -> Iterator:
+    """Open ``path + '.tmp'`` for writing and rename it into place only when the block succeeds."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w", newline=newline, encoding="utf-8") as handle:
+            yield handle
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_table(path: str, header: list[str], rows: Iterable[Iterable], sep: str = "\t") -> None:
+    """Write a header and rows (csv quoting, ``\\n`` line ends) and publish the file atomically."""
+    with publish(path) as handle:
+        writer = csv.writer(handle, delimiter=sep, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def read_table(path: str, sep: str = "\t") -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a delimited text table, every value a string exactly as written."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle, delimiter=sep)
+        header = next(reader, None)
+        if header is None:
+            return [], []
+        return header, [row for row in reader if row]

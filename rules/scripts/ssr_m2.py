@@ -1,0 +1,262 @@
+"""SSR stage M2: clean the genomes, genome stats, length/N filter, PERF-identical SSR detection, reformat,
+merge with the category table, conserved SSRs and (optionally) their flanks. See shared SSR.md, "Stage M2".
+
+Usage: ssr_m2.py --fasta F [--categories C] --units 12,6,4,3,3,2 --min-len 1000 --max-len 10000000
+       --unfair 0 [--threads N] --out-dir OUTPUT [--flanks] [--reference-id ID]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from typing import Iterator
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ssr_flanks  # noqa: E402
+import ssr_io  # noqa: E402
+import ssr_perf  # noqa: E402
+
+log = logging.getLogger("ssr_m2")
+
+REFORMATTED_HEADER = ["genomeID", "start", "stop", "repeat", "motif", "GC_per", "AT_per", "length_of_motif",
+                      "loci", "length_of_ssr"]
+STATS_HEADER = ["genomeID", "length_genome", "N_count", "genome_GC_per"]
+
+# upper-case, and every byte other than A/C/G/T/N becomes N (croSSRoad's clean_fasta)
+_CLEAN = bytes(c if c in b"ACGTN" else ord("N") for c in bytes(range(256)).upper())
+
+
+class InputError(ValueError):
+    """An input file that the analysis cannot use, with the reason."""
+
+
+def read_fasta(path: str) -> Iterator[tuple[str, str]]:
+    """(record id = first word of the header, cleaned sequence) per record, streamed."""
+    seq_id = None
+    chunks: list[bytes] = []
+    with open(path, "rb") as handle:
+        for line in handle:
+            if line.startswith(b">"):
+                if seq_id is not None:
+                    yield seq_id, b"".join(chunks).translate(_CLEAN).decode("ascii")
+                words = line[1:].split()
+                if not words:
+                    raise InputError(f"{path}: a FASTA header without a record id")
+                seq_id = words[0].decode("utf-8", "replace")
+                chunks = []
+            elif seq_id is None:
+                if line.strip():
+                    raise InputError(f"{path}: not FASTA (sequence before the first '>' header)")
+            else:
+                chunks.append(line.strip())
+    if seq_id is None:
+        raise InputError(f"{path}: not FASTA (no '>' record)")
+    yield seq_id, b"".join(chunks).translate(_CLEAN).decode("ascii")
+
+
+def genome_stats(seq: str) -> tuple[int, int, float]:
+    """(length, N count, GC% of the non-N bases rounded to 2 places; 0 when all are N)."""
+    n_count = seq.count("N")
+    non_n = len(seq) - n_count
+    gc = round((seq.count("G") + seq.count("C")) / non_n * 100, 2) if non_n else 0.0
+    return len(seq), n_count, float(gc)
+
+
+_MOTIF_COLUMNS: dict[str, tuple[str, str]] = {}
+
+
+def motif_gc(motif: str) -> tuple[str, str]:
+    """(GC_per, AT_per) of a motif as croSSRoad writes them (1 decimal, float formatting)."""
+    cached = _MOTIF_COLUMNS.get(motif)
+    if cached is None:
+        gc = round((motif.count("G") + motif.count("C")) / len(motif) * 100, 1)
+        cached = _MOTIF_COLUMNS[motif] = (str(float(gc)), str(float(round(100 - gc, 1))))
+    return cached
+
+
+def reformat(seq_id: str, calls: list[tuple]) -> list[list[str]]:
+    """reformatted.tsv rows for one genome's PERF calls."""
+    rows = []
+    for start, stop, _cls, _length, _strand, units, motif in calls:
+        gc, at = motif_gc(motif)
+        rows.append([seq_id, str(start), str(stop), str(units), motif, gc, at, str(len(motif)),
+                     f"({motif}){units}", str(units * len(motif))])
+    return rows
+
+
+_TABLE: ssr_perf.MotifTable | None = None
+
+
+def _init_worker(units: dict[int, int]) -> None:
+    global _TABLE
+    _TABLE = ssr_perf.motif_table(units)
+
+
+def _detect_one(item: tuple[str, str]) -> list[list[str]]:
+    seq_id, seq = item
+    return reformat(seq_id, ssr_perf.detect(seq, _TABLE))
+
+
+def detect_all(fasta: str, units: dict[int, int], min_len: int, max_len: int, unfair: int, threads: int
+               ) -> tuple[list[list[str]], list[list[str]]]:
+    """Stats rows for every genome and reformatted rows for the genomes that pass the filter."""
+    stats: list[list[str]] = []
+    seen: set[str] = set()
+
+    def passing() -> Iterator[tuple[str, str]]:
+        for seq_id, seq in read_fasta(fasta):
+            if seq_id in seen:
+                raise InputError(f"{fasta}: duplicate record id {seq_id!r}")
+            seen.add(seq_id)
+            length, n_count, gc = genome_stats(seq)
+            stats.append([seq_id, str(length), str(n_count), str(gc)])
+            if min_len <= length <= max_len and n_count <= unfair:
+                yield seq_id, seq
+
+    ssr_rows: list[list[str]] = []
+    if threads > 1:
+        with ProcessPoolExecutor(threads, initializer=_init_worker, initargs=(units,)) as pool:
+            for rows in pool.map(_detect_one, passing(), chunksize=4):
+                ssr_rows.extend(rows)
+    else:
+        _init_worker(units)
+        for item in passing():
+            ssr_rows.extend(_detect_one(item))
+    kept = len({row[0] for row in ssr_rows})
+    log.info("%d genomes read, %d SSRs in %d genomes", len(stats), len(ssr_rows), kept)
+    return stats, ssr_rows
+
+
+def read_categories(path: str) -> tuple[list[str], dict[str, list[list[str | None]]]]:
+    """Category table -> (columns other than genomeID, genomeID -> rows of those values; NA strings -> None)."""
+    header, rows = ssr_io.read_table(path)
+    if "genomeID" not in header:
+        raise InputError(f"{path}: the category table has no 'genomeID' column (header: {' '.join(header)})")
+    if len(set(header)) != len(header):
+        raise InputError(f"{path}: the category table repeats a column name")
+    clash = (set(header) - {"genomeID"}) & (set(REFORMATTED_HEADER) | set(STATS_HEADER))
+    if clash:
+        raise InputError(f"{path}: category column(s) {', '.join(sorted(clash))} clash with SSR table columns")
+    id_index = header.index("genomeID")
+    others = [i for i in range(len(header)) if i != id_index]
+    table: dict[str, list[list[str | None]]] = defaultdict(list)
+    for number, row in enumerate(rows, start=2):
+        if len(row) > len(header):
+            raise InputError(f"{path}: line {number} has {len(row)} fields, the header {len(header)}")
+        row = row + [""] * (len(header) - len(row))
+        values = [None if value in ssr_io.PANDAS_NA else value for value in row]
+        if values[id_index] is None:
+            continue
+        table[values[id_index]].append([values[i] for i in others])
+    return [header[i] for i in others], table
+
+
+def _year(value: str | None) -> str:
+    """croSSRoad's year cleaning: whole years stay, anything else becomes 'undefined'."""
+    if value is None:
+        return ssr_io.UNDEFINED
+    try:
+        return str(int(float(value)))
+    except (ValueError, OverflowError):
+        return ssr_io.UNDEFINED
+
+
+def merge(ssr_rows: list[list[str]], stats: list[list[str]], columns: list[str],
+          categories: dict[str, list[list[str | None]]]) -> tuple[list[str], list[list[str]]]:
+    """mergedOut: SSR rows left-joined with the category rows and the genome stats on genomeID."""
+    header = REFORMATTED_HEADER + columns + STATS_HEADER[1:]
+    stats_by_id = {row[0]: row[1:] for row in stats}
+    year = columns.index("year") if "year" in columns else -1
+    missing = [[None] * len(columns)]
+    cache: dict[str, list[list[str]]] = {}
+    merged = []
+    for row in ssr_rows:
+        extra = cache.get(row[0])
+        if extra is None:
+            extra = []
+            for values in categories.get(row[0], missing):
+                values = [ssr_io.UNDEFINED if v is None else v for v in values]
+                if year >= 0:
+                    values[year] = _year(None if values[year] == ssr_io.UNDEFINED else values[year])
+                extra.append(values + stats_by_id[row[0]])
+            cache[row[0]] = extra
+        for values in extra:
+            merged.append(row + values)
+    return header, merged
+
+
+def conserved(ssr_rows: list[list[str]]) -> list[str]:
+    """SSR strings (motif written out repeat times) found in every genome that has an SSR, sorted."""
+    genomes_of: dict[str, set[str]] = defaultdict(set)
+    genomes: set[str] = set()
+    for row in ssr_rows:
+        genomes_of[row[4] * int(row[3])].add(row[0])
+        genomes.add(row[0])
+    return sorted(text for text, found in genomes_of.items() if len(found) == len(genomes))
+
+
+def flanks(fasta: str, locicons: list[str], out_dir: str) -> None:
+    """flanks/flanked.tsv and flanks/pattern_summary.csv for the conserved SSRs, over every cleaned genome."""
+    search = ssr_flanks.FlankSearch(locicons)
+    rows: list[tuple] = []
+    for seq_id, seq in read_fasta(fasta):
+        rows.extend(search.locate(seq_id, seq))
+    ssr_io.write_table(os.path.join(out_dir, "main", "flanks", "flanked.tsv"), ssr_flanks.FLANKED_HEADER, rows)
+    summary = ssr_flanks.pattern_summary(rows)
+    ssr_io.write_table(os.path.join(out_dir, "main", "flanks", "pattern_summary.csv"),
+                       ssr_flanks.SUMMARY_HEADER, summary, sep=",")
+    log.info("flanks: %d matches of %d conserved SSRs, %d patterns summarised", len(rows), len(locicons),
+             len(summary))
+
+
+def parse_units(text: str) -> dict[int, int]:
+    """'12,6,4,3,3,2' -> {1: 12, 2: 6, ...}."""
+    values = [int(v) for v in text.split(",")]
+    if len(values) != 6:
+        raise argparse.ArgumentTypeError("--units needs six values (mono..hexa)")
+    return dict(zip(ssr_perf.SIZES, values))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fasta", required=True)
+    parser.add_argument("--categories", default="")
+    parser.add_argument("--units", type=parse_units, required=True)
+    parser.add_argument("--min-len", type=int, required=True)
+    parser.add_argument("--max-len", type=int, required=True)
+    parser.add_argument("--unfair", type=int, required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--flanks", action="store_true")
+    parser.add_argument("--reference-id", default="", help="fail unless the FASTA holds this record")
+    parser.add_argument("--out-dir", required=True, help="the analysis' output/ folder")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        columns, categories = read_categories(args.categories) if args.categories else ([], {})
+        stats, ssr_rows = detect_all(args.fasta, args.units, args.min_len, args.max_len, args.unfair,
+                                     args.threads)
+        if args.reference_id and args.reference_id not in {row[0] for row in stats}:
+            raise InputError(f"{args.fasta}: the reference genome {args.reference_id!r} is not among its records")
+    except InputError as error:
+        log.error("%s", error)
+        return 2
+    intrim = os.path.join(args.out_dir, "intrim")
+    ssr_io.write_table(os.path.join(intrim, "genome_stats.tsv"), STATS_HEADER, stats)
+    ssr_io.write_table(os.path.join(intrim, "reformatted.tsv"), REFORMATTED_HEADER, ssr_rows)
+    if args.categories:
+        header, merged = merge(ssr_rows, stats, columns, categories)
+        ssr_io.write_table(os.path.join(args.out_dir, "main", "mergedOut.tsv"), header, merged)
+    locicons = conserved(ssr_rows)
+    with ssr_io.publish(os.path.join(intrim, "locicons.txt")) as handle:
+        handle.writelines(text + "\n" for text in locicons)
+    log.info("%d conserved SSRs", len(locicons))
+    if args.flanks:
+        flanks(args.fasta, locicons, args.out_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

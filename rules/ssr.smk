@@ -1,0 +1,102 @@
+# croSSRoad-compatible SSR analysis (shared SSR.md), three restartable stages:
+#   ssr_detect (M2: clean, stats, filter, PERF-identical detection, merge, conserved SSRs, flanks)
+#   -> bedtools_ssr_gene_intersect (GC2: SSRs x genes) -> ssr_hotspots (hotspots, hSSRs, reference mode).
+# One analysis per config (the `ssr` section, config/ssr.schema.yaml); its results land under
+# {cache_dir}/ssr/v1/<analysis key>/output/, where the key hashes the inputs' content and the parameters.
+# Each stage is one Python (or bedtools + awk) process: per-rule start-up is most of the cost on small inputs.
+include: "ssr_common.smk"
+
+
+rule ssr_detect:
+    input:
+        unpack(ssr_detect_input),
+    output:
+        *ssr_outputs("m2"),
+    params:
+        script=script("ssr_m2.py"),
+        args=ssr_detect_args,
+        out=ssr_output_dir,
+    log:
+        f"{SSR_ROOT}/logs/ssr_detect.log",
+    benchmark:
+        f"{SSR_ROOT}/logs/ssr_detect.benchmark.tsv"
+    threads: lambda wildcards: ssr_config(wildcards)["perf_params"]["thread"]  # detection runs genomes in parallel
+    resources:
+        # genomes stream one at a time per process; the SSR rows (a few hundred bytes each) stay in memory
+        mem_mb=lambda wildcards, input, threads: 300 * threads + int(2 * input.size_mb) + 200,
+    conda:
+        "../envs/python.yaml"
+    shell:
+        """
+        set -euo pipefail
+        python3 {params.script:q} --fasta {input.fasta:q} --out-dir {params.out:q} --threads {threads} \
+            {params.args} 2> {log:q}
+        """
+
+
+rule bedtools_ssr_gene_intersect:
+    input:
+        ssrs=ssr_table_input,
+        genes=ssr_gene_bed,
+    output:
+        combo=f"{SSR_ROOT}/output/main/ssr_genecombo.tsv",
+        non_gene=f"{SSR_ROOT}/output/intrim/ssr_non_gene.tsv",
+        genes_non_ssr=f"{SSR_ROOT}/output/intrim/genes_non_ssr.tsv",
+    params:
+        check=script("ssr_bed_check.awk"),
+        position=script("ssr_gc2.awk"),
+    log:
+        f"{SSR_ROOT}/logs/bedtools_ssr_gene_intersect.log",
+    threads: 1  # bedtools intersect is single-threaded
+    resources:
+        # bedtools keeps the gene BED in an interval tree
+        mem_mb=lambda wildcards, input: int(8 * input.size_mb) + 200,
+    conda:
+        "../envs/bedtools.yaml"
+    shell:
+        """
+        set -euo pipefail
+        exec 2> {log:q}
+        tmp=$(mktemp -d "{resources.tmpdir}/trackprep-ssr-gc2.XXXXXX")
+        trap 'rm -rf "$tmp"' EXIT
+        tail -n +2 {input.ssrs:q} > "$tmp/ssrs.bed"
+        awk -f {params.check:q} {input.genes:q} > "$tmp/genes.bed"
+        header=$(head -n 1 {input.ssrs:q})
+        ncol=$(printf '%s\\n' "$header" | awk -F '\\t' '{{print NF}}')
+        {{
+            printf '%s\\n' "$header" | awk 'BEGIN {{FS = OFS = "\\t"}} {{$2 = "start1"; $3 = "end1";
+                print $0, "genomeID2", "start2", "end2", "gene", "ssr_position"}}'
+            bedtools intersect -a "$tmp/ssrs.bed" -b "$tmp/genes.bed" -wa -wb | awk -v ncol="$ncol" -f {params.position:q}
+        }} > "$tmp/ssr_genecombo.tsv"
+        {{ printf '%s\\n' "$header"; bedtools intersect -a "$tmp/ssrs.bed" -b "$tmp/genes.bed" -v; }} \
+            > "$tmp/ssr_non_gene.tsv"
+        {{ printf 'genomeID\\tstart\\tend\\tgene\\n'; bedtools intersect -a "$tmp/genes.bed" -b "$tmp/ssrs.bed" -v; }} \
+            > "$tmp/genes_non_ssr.tsv"
+        mv "$tmp/ssr_genecombo.tsv" {output.combo:q}.tmp && mv {output.combo:q}.tmp {output.combo:q}
+        mv "$tmp/ssr_non_gene.tsv" {output.non_gene:q}.tmp && mv {output.non_gene:q}.tmp {output.non_gene:q}
+        mv "$tmp/genes_non_ssr.tsv" {output.genes_non_ssr:q}.tmp && mv {output.genes_non_ssr:q}.tmp {output.genes_non_ssr:q}
+        """
+
+
+rule ssr_hotspots:
+    input:
+        f"{SSR_ROOT}/output/main/ssr_genecombo.tsv",
+    output:
+        *ssr_outputs("hotspots"),
+    params:
+        script=script("ssr_hotspots.py"),
+        args=ssr_hotspot_args,
+        out=ssr_output_dir,
+    log:
+        f"{SSR_ROOT}/logs/ssr_hotspots.log",
+    threads: 1  # one pass over the SSR-gene rows
+    resources:
+        # every SSR-gene row is held as Python strings (about ten times its text size)
+        mem_mb=lambda wildcards, input: int(12 * input.size_mb) + 200,
+    conda:
+        "../envs/python.yaml"
+    shell:
+        """
+        set -euo pipefail
+        python3 {params.script:q} --genecombo {input:q} --out-dir {params.out:q} {params.args} 2> {log:q}
+        """
