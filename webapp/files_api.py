@@ -57,7 +57,10 @@ def _serve(source: dict, what: str, raw: bool, alias: bool):
         raise NotFound(f"the {what} of source {source['id']!r} is not built yet; a GET starts the build")
     work = resolved.plan
     job, _created = jobs.submit(get_db(), work.kind, work.key, work.targets, work.config, files=work.files,
-                                work_dirs=work.work_dirs, source_id=source["id"], private=work.private)
+                                work_dirs=work.work_dirs, source_id=source["id"], private=work.private,
+                                satisfied=resolved.ready)
+    if job is None:  # built while we looked
+        return serving.send(resolved.path, resolved.path, "private" if restricted else serving.IMMUTABLE)
     links = _job_links(job)
     if alias:  # htslib takes any 2xx for the file itself: tell it to come back instead
         raise NotReady(f"the {what} of source {source['id']!r} is being built (job {job['id']}); retry later",

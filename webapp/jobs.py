@@ -14,6 +14,7 @@ import threading
 import uuid
 from datetime import datetime, timezone
 from enum import Enum
+from collections.abc import Callable
 from typing import Any
 
 import sqlite_utils
@@ -70,13 +71,18 @@ def active_for_key(db: sqlite_utils.Database, workflow_key: str) -> dict[str, An
 
 def submit(db: sqlite_utils.Database, kind: str, workflow_key: str, targets: list[str], config: dict[str, Any],
            *, files: dict[str, str] | None = None, work_dirs: list[str] | None = None,
-           source_id: str | None = None, private: bool = False) -> tuple[dict[str, Any], bool]:
+           source_id: str | None = None, private: bool = False,
+           satisfied: Callable[[], bool] | None = None) -> tuple[dict[str, Any] | None, bool]:
     """Attach to the active job for ``workflow_key`` or queue a new one: ``(job, created)``.
 
     ``files`` are written into the job's working directory before Snakemake starts (config values may name them
     by relative path: Snakemake runs there). ``work_dirs`` are folders whose temp leftovers a stopped run may
     leave; they are swept when the job fails or is cancelled. A ``private`` job (built from a restricted source)
     is shown only to callers holding the API token.
+
+    ``satisfied`` (optional) is asked inside the transaction when no job is active: True means the targets are
+    already built (a job finished since the caller looked), and ``(None, False)`` comes back instead of a job.
+    Jobs record their outcome only after their files are in place, so this closes that race.
     """
     for _attempt in range(3):
         try:
@@ -84,6 +90,8 @@ def submit(db: sqlite_utils.Database, kind: str, workflow_key: str, targets: lis
                 existing = active_for_key(db, workflow_key)
                 if existing is not None:
                     return existing, False
+                if satisfied is not None and satisfied():
+                    return None, False
                 job_id = uuid.uuid4().hex
                 db.execute(
                     "INSERT INTO jobs (id, kind, workflow_key, targets, config, files, work_dirs, source_id, private,"

@@ -1,0 +1,41 @@
+"""Many clients asking for one uncached target converge on one job (the partial unique index is the mutex)."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from conftest import TRACKS
+
+
+def fetch_following_jobs(svc, path: str) -> tuple[str | None, bytes]:
+    """GET a path until it is served; (the job id a 202 named, the bytes)."""
+    session = requests.Session()
+    response = session.get(svc.url(path), timeout=120)
+    job_id = None
+    while response.status_code == 202:
+        job_id = response.json()["job_id"]
+        svc.wait_job(job_id)
+        response = session.get(svc.url(path), timeout=120)
+    assert response.status_code == 200, response.text
+    return job_id, response.content
+
+
+def test_fifty_concurrent_gets_create_exactly_one_job(service):
+    service.register("x", TRACKS / "pybedtools_x.bam")
+    with ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(lambda _: fetch_following_jobs(service, "/data/x"), range(50)))
+    job_ids = {job_id for job_id, _ in results if job_id}
+    assert len(job_ids) == 1
+    assert len(service.jobs()) == 1
+    assert len({content for _, content in results}) == 1
+
+
+def test_two_ids_with_one_md5_share_one_job(service):
+    service.register("a", TRACKS / "htslib_index.vcf")
+    service.register("b", TRACKS / "htslib_index.vcf")
+    paths = ["/data/a", "/data/b"] * 25
+    with ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(lambda path: fetch_following_jobs(service, path), paths))
+    assert len({job_id for job_id, _ in results if job_id}) == 1
+    assert len(service.jobs()) == 1
+    assert len({content for _, content in results}) == 1
