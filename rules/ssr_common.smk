@@ -63,9 +63,13 @@ def ssr_config(wildcards):
 
 
 def ssr_detect_input(wildcards):
-    """The FASTA and, if any, the category table."""
+    """The FASTA and, if any, the category table. ancient(): the analysis key already names their content, so a
+    copy with a newer mtime (a re-upload, the same files elsewhere) is the same analysis, not a reason to rerun."""
     ssr = ssr_config(wildcards)
-    return {"fasta": ssr["fasta"], **({"categories": ssr["categories"]} if ssr.get("categories") else {})}
+    inputs = {"fasta": ancient(ssr["fasta"])}
+    if ssr.get("categories"):
+        inputs["categories"] = ancient(ssr["categories"])
+    return inputs
 
 
 def ssr_detect_args(wildcards):
@@ -94,7 +98,7 @@ def ssr_gene_bed(wildcards):
     ssr = ssr_config(wildcards)
     if not ssr.get("gene_bed"):
         raise WorkflowError("the SSR gene stages need ssr.gene_bed")
-    return ssr["gene_bed"]
+    return ancient(ssr["gene_bed"])  # named by content in the key, as in ssr_detect_input
 
 
 def ssr_hotspot_args(wildcards):
