@@ -1,0 +1,56 @@
+"""Running it: `trackprep serve` registers the sample files; the production setup (gunicorn + `trackprep worker`)
+serves the same API with jobs run by the worker alone."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import pytest
+import requests
+from conftest import REPO, TRACKS, free_port, md5sum
+
+
+def test_serve_registers_the_sample_files_by_name(service_factory):
+    svc = service_factory(TRACKPREP_SAMPLES=str(TRACKS), TRACKPREP_SOURCE_ROOTS="").start()
+    record = svc.get("/files/pybedtools_x.bam").json()
+    assert record["md5"] == md5sum(TRACKS / "pybedtools_x.bam") and record["format"] == "bam"
+    assert svc.get("/files/htslib_index.vcf").json()["format"] == "vcf"
+    assert svc.fetch("/data/htslib_index.vcf").status_code == 200  # the sample folder is a source root
+    assert svc.get("/data/pybigwig_test.bw").content == (TRACKS / "pybigwig_test.bw").read_bytes()
+
+
+def test_a_missing_sample_folder_is_skipped_silently(service_factory, tmp_path):
+    svc = service_factory(TRACKPREP_SAMPLES=str(tmp_path / "absent")).start()
+    assert svc.get("/health").json()["status"] == "ok"
+
+
+@pytest.mark.skipif(shutil.which("gunicorn") is None, reason="gunicorn is installed by .ci/setup")
+def test_production_gunicorn_plus_one_worker(service_factory):
+    svc = service_factory()  # only for its environment and data dir
+    port = free_port()
+    web = subprocess.Popen([shutil.which("gunicorn"), "--workers", "2", "--threads", "4", "--bind",
+                            f"127.0.0.1:{port}", "webapp.app:create_app()"], env=svc.env, cwd=REPO,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    svc.port = port
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(svc.url("/health"), timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline and web.poll() is None, "gunicorn did not come up"
+            time.sleep(0.2)
+        svc.register("v", TRACKS / "htslib_index.vcf")
+        miss = svc.get("/data/v")
+        assert miss.status_code == 202
+        assert svc.get(f"/jobs/{miss.json()['job_id']}").json()["status"] == "queued"  # web workers run nothing
+        svc.start("worker")
+        assert svc.wait_job(miss.json()["job_id"])["status"] == "completed"
+        data = svc.get("/data/v/data.vcf.gz", headers={"Range": "bytes=0-1"})
+        assert data.status_code == 206 and data.content == b"\x1f\x8b"
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
