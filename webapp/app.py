@@ -17,7 +17,7 @@ from .files_api import bp as files_bp
 from .jobs_api import bp as jobs_bp
 from .meta_api import bp as meta_bp
 
-EXTENSIONS = ("webapp.ssr",)
+EXTENSIONS = ("webapp.ssr", "webapp.ssr_api")
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified, Location, "
