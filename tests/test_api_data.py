@@ -97,16 +97,14 @@ def test_passthrough_formats_stream_local_sources_at_once_and_have_no_index(serv
     assert service.jobs() == []
 
 
-def test_local_sidecar_is_served_only_for_raw(service, tmp_path):
-    src = tmp_path / "svc_sources"
+def test_local_sidecar_is_served_only_for_raw(service):
     vcf = service.base / "sources" / "calls.vcf.gz"
     shutil.copy(TRACKS / "pybedtools_issue319.vcf.gz", vcf)
     pysam.tabix_index(str(vcf), preset="vcf", force=True, keep_original=True)
     assert service.register("calls", vcf, index_url=str(vcf) + ".tbi").status_code == 201
     assert service.get("/index/calls?raw=true").content == (vcf.parent / "calls.vcf.gz.tbi").read_bytes()
-    own = service.fetch("/index/calls")
+    own = service.fetch("/index/calls")  # the artifact's own index, not the upstream one
     assert own.status_code == 200 and own.content[:2] == b"\x1f\x8b"
-    assert not src.exists()
 
 
 def test_remote_source_and_its_sidecar_are_fetched_verified_for_raw(service_factory, file_server):

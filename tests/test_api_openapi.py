@@ -18,14 +18,15 @@ def test_every_route_is_described_and_every_described_path_exists(service):
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
-        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+        # compared as templates: a parameter's name is the document's business, its place is the app's
+        path = re.sub(r"<[^>]+>", "{}", rule.rule)
         routes.setdefault(path, set()).update(m.lower() for m in rule.methods - {"OPTIONS"})
-    described = {path: set(ops) for path, ops in document["paths"].items()}
+    described = {re.sub(r"\{[^}]+\}", "{}", path): set(ops) for path, ops in document["paths"].items()}
     assert set(routes) == set(described)
     for path, methods in routes.items():
         # Flask answers HEAD on every GET route; the document names HEAD where it has its own meaning
         assert methods - {"head"} == described[path] - {"head"}, path
-    for path in ("/data/{source_id}", "/index/{source_id}", "/data/{source_id}/{name}"):
+    for path in ("/data/{}", "/index/{}", "/data/{}/{}"):
         assert "head" in described[path]
 
 

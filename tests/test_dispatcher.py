@@ -80,8 +80,6 @@ def test_the_bound_holds_across_a_server_and_a_worker_process(service_factory, f
     for job_id in job_ids:
         assert svc.wait_job(job_id)["status"] == "completed"
     assert file_server.max_open == 1
-    owners = {row["owner"] for row in db_jobs(svc)}
-    assert owners  # both dispatchers took part or one did; the bound held either way
 
 
 def test_cancel_stops_the_run_and_leaves_no_partial_artifact(service_factory, file_server):

@@ -45,14 +45,16 @@ def _serve(source: dict, what: str, raw: bool, alias: bool):
         detail = f"source {source['id']!r} ({source['format']}) has no {'upstream ' if raw else ''}index" \
             if what == "index" else f"source {source['id']!r} has no such file"
         raise NotFound(detail)
-    restricted = source["access"] == "restricted"
+    scope = "private" if source["access"] == "restricted" else "public"
     if resolved.plan is None:  # a local file, streamed as it is; the policy is checked again at every read
         real = sources.inside_roots(resolved.path, settings.effective_source_roots)
         if real is None:
             raise NotFound(f"the file of source {source['id']!r} is outside the source roots now")
-        return serving.send(real, f"{source['id']}:{real}", "private, no-cache" if restricted else "public, no-cache")
+        return serving.send(real, f"{source['id']}:{real}", f"{scope}, no-cache")
+    # content-addressed: immutable when public (API.md), merely private when restricted
+    cache_control = serving.IMMUTABLE if scope == "public" else "private"
     if resolved.ready():
-        return serving.send(resolved.path, resolved.path, "private" if restricted else serving.IMMUTABLE)
+        return serving.send(resolved.path, resolved.path, cache_control)
     if request.method == "HEAD":
         raise NotFound(f"the {what} of source {source['id']!r} is not built yet; a GET starts the build")
     work = resolved.plan
@@ -60,7 +62,7 @@ def _serve(source: dict, what: str, raw: bool, alias: bool):
                                 work_dirs=work.work_dirs, source_id=source["id"], private=work.private,
                                 satisfied=resolved.ready)
     if job is None:  # built while we looked
-        return serving.send(resolved.path, resolved.path, "private" if restricted else serving.IMMUTABLE)
+        return serving.send(resolved.path, resolved.path, cache_control)
     links = _job_links(job)
     if alias:  # htslib takes any 2xx for the file itself: tell it to come back instead
         raise NotReady(f"the {what} of source {source['id']!r} is being built (job {job['id']}); retry later",
@@ -88,23 +90,16 @@ def _describe(source: dict) -> dict:
     """The record plus which artifacts exist and the active job, if any."""
     settings = _settings()
     record = {name: source[name] for name in (*sources.FIELDS, "created_at")}
-    artifacts = {}
-    for what, raw, url in (("data", False, url_for("files.data", source_id=source["id"])),
-                           ("index", False, url_for("files.index", source_id=source["id"])),
-                           ("data", True, url_for("files.data", source_id=source["id"], raw="true")),
-                           ("index", True, url_for("files.index", source_id=source["id"], raw="true"))):
+    record["artifacts"], keys = {}, []
+    for what, raw in (("data", False), ("index", False), ("data", True), ("index", True)):
         resolved = plan.resolve(settings, source, what, raw)
-        name = f"{'raw_' if raw else ''}{what}"
-        artifacts[name] = None if resolved is None else {"url": url, "ready": resolved.ready()}
-    record["artifacts"] = artifacts
-    active = None
-    for resolved in (plan.resolve(settings, source, "data", False), plan.resolve(settings, source, "data", True)):
-        if resolved is not None and resolved.plan is not None:
-            job = jobs.active_for_key(get_db(), resolved.plan.key)
-            if job is not None:
-                active = jobs.public_view(get_db(), job, settings.cache_dir)
-                break
-    record["active_job"] = active
+        url = url_for(f"files.{what}", source_id=source["id"], **({"raw": "true"} if raw else {}))
+        record["artifacts"][f"{'raw_' if raw else ''}{what}"] = \
+            None if resolved is None else {"url": url, "ready": resolved.ready()}
+        if resolved is not None and resolved.plan is not None and resolved.plan.key not in keys:
+            keys.append(resolved.plan.key)
+    active = next((job for job in map(lambda key: jobs.active_for_key(get_db(), key), keys) if job), None)
+    record["active_job"] = jobs.public_view(get_db(), active, settings.cache_dir) if active else None
     return record
 
 
