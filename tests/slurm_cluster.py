@@ -192,17 +192,17 @@ PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=U
         result = self._run(["sinfo", "-h", "-N", "-n", self.node, "-o", "%T"])
         return result.returncode == 0 and result.stdout.strip() == "idle"
 
-    def squeue(self, *args: str) -> list[str]:
-        """`squeue` lines (`jobid|name|state`) of jobs the controller still knows, finished ones included."""
-        result = self._run(["squeue", "-h", "--states=all", "-o", "%i|%j|%T", *args])
+    def squeue(self, fmt: str = "%i|%j|%T", *args: str, finished: bool = True) -> list[list[str]]:
+        """`squeue` rows split on `|`: every job the controller still knows (finished ones for MinJobAge), or with
+        `finished=False` only those pending, running or being torn down."""
+        states = ["--states=all"] if finished else []
+        result = self._run(["squeue", "-h", *states, "-o", fmt, *args])
         result.check_returncode()
-        return [line for line in result.stdout.splitlines() if line.strip()]
+        return [line.split("|") for line in result.stdout.splitlines() if line.strip()]
 
-    def active_jobs(self) -> list[str]:
-        """Jobs that are pending, running or still being torn down."""
-        result = self._run(["squeue", "-h", "-o", "%i|%j|%T"])
-        result.check_returncode()
-        return [line for line in result.stdout.splitlines() if line.strip()]
+    def active_jobs(self) -> list[list[str]]:
+        """(id, name, state) of every job pending, running or still being torn down."""
+        return self.squeue(finished=False)
 
     def stop(self, grace: float = 15) -> None:
         """Cancel any job still on the cluster, then stop the daemons we started (by pid), newest first."""
