@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES_DEFAULT = os.path.normpath(os.path.join(CHECKOUT, "..", "shared", "data", "tracks"))
@@ -93,7 +94,7 @@ class Settings:
         """Parent of every job's working directory."""
         return os.path.join(self.data_dir, "jobs")
 
-    @property
+    @cached_property
     def effective_source_roots(self) -> tuple[str, ...]:
         """Folders local sources may come from: the configured roots plus the sample folder, if any."""
         roots = self.source_roots + ((self.samples_dir,) if self.samples_dir else ())
