@@ -105,7 +105,8 @@ def send(path: str, cache_key: str, cache_control: str) -> Response:
             "Cache-Control": cache_control,
         }
         content_type = CONTENT_TYPES.get(os.path.splitext(path)[1].lower(), "application/octet-stream")
-        if parse_etags(request.headers.get("If-None-Match")).contains_weak(etag.strip('"')):
+        if_none_match = request.headers.get("If-None-Match")
+        if if_none_match and parse_etags(if_none_match).contains_weak(etag.strip('"')):
             handle.close()
             return Response(status=304, headers=headers)
         try:
