@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -44,8 +45,14 @@ def test_production_gunicorn_plus_one_worker(service_factory):
             assert time.monotonic() < deadline and web.poll() is None, "gunicorn did not come up"
             time.sleep(0.2)
         svc.register("v", TRACKS / "htslib_index.vcf")
-        miss = svc.get("/data/v")
-        assert miss.status_code == 202
+        svc.register("twin", TRACKS / "htslib_index.vcf")
+        # concurrent misses spread over two gunicorn worker processes still converge on one job
+        with ThreadPoolExecutor(30) as pool:
+            misses = list(pool.map(lambda i: requests.get(svc.url(f"/data/{('v', 'twin')[i % 2]}"), timeout=60),
+                                   range(30)))
+        assert {m.status_code for m in misses} == {202}
+        assert len({m.json()["job_id"] for m in misses}) == 1
+        miss = misses[0]
         assert svc.get(f"/jobs/{miss.json()['job_id']}").json()["status"] == "queued"  # web workers run nothing
         svc.start("worker")
         assert svc.wait_job(miss.json()["job_id"])["status"] == "completed"
