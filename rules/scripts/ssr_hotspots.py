@@ -52,19 +52,17 @@ def reference_rows(header: list[str], rows: list[list[str]], reference_id: str) 
 def group_records(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[dict]]:
     """Groups by (motif, gene), sorted: each grouped column's distinct values in first-seen order."""
     columns = group_columns(header)
-    index = [header.index(c) for c in columns]
-    groups: dict[tuple[str, str], list[dict[str, None]]] = {}
-    for row in rows:
-        key = (row[index[0]], row[index[1]])
-        values = groups.get(key)
-        if values is None:
-            values = groups[key] = [{} for _ in columns]
-        for slot, i in zip(values, index):
-            slot.setdefault(row[i], None)  # an insertion-ordered set
+    motif, gene = header.index("motif"), header.index("gene")
+    members: dict[tuple[str, str], list[int]] = {}
+    for number, row in enumerate(rows):
+        members.setdefault((row[motif], row[gene]), []).append(number)
+    by_column = list(zip(*rows)) if rows else [()] * len(header)
+    wanted = [by_column[header.index(c)] for c in columns]
     out = []
-    for key in sorted(groups):
-        values = groups[key]
-        record = {c: list(v) for c, v in zip(columns, values)}
+    for key in sorted(members):
+        picked = members[key]
+        # dict.fromkeys keeps first-seen order: the distinct values as croSSRoad's x.unique() lists them
+        record = {c: list(dict.fromkeys(map(values.__getitem__, picked))) for c, values in zip(columns, wanted)}
         record["repeat_count"] = len(record["repeat"])
         record["genomeID_count"] = len(record["genomeID"])
         out.append(record)

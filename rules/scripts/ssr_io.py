@@ -39,6 +39,15 @@ def write_table(path: str, header: list[str], rows: Iterable[Iterable], sep: str
 def read_table(path: str, sep: str = "\t") -> tuple[list[str], list[list[str]]]:
     """Header and rows of a delimited text table, every value a string exactly as written."""
     with open(path, newline="", encoding="utf-8") as handle:
+        text = handle.read()
+    if '"' not in text and "\r" not in text:  # nothing quoted: a plain split reads the same values, faster
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        if not lines:
+            return [], []
+        return lines[0].split(sep), [line.split(sep) for line in lines[1:] if line]
+    with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle, delimiter=sep)
         header = next(reader, None)
         if header is None:

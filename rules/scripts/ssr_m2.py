@@ -14,6 +14,8 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from typing import Iterator
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ssr_flanks  # noqa: E402
 import ssr_io  # noqa: E402
@@ -33,35 +35,57 @@ class InputError(ValueError):
     """An input file that the analysis cannot use, with the reason."""
 
 
+def _records(block: bytes, path: str) -> Iterator[tuple[str, bytes]]:
+    """(id, cleaned sequence bytes) of every complete record in a block that starts at a header."""
+    for record in block.split(b"\n>"):
+        if not record.strip():
+            continue
+        header, _, body = record.partition(b"\n")
+        words = header.lstrip(b">").split()
+        if not words:
+            raise InputError(f"{path}: a FASTA header without a record id")
+        if b" " in body or b"\t" in body:  # croSSRoad strips each line's ends; spaces inside a line become N
+            body = b"".join(line.strip() for line in body.splitlines())
+        else:
+            body = body.translate(None, b"\r\n")
+        yield words[0].decode("utf-8", "replace"), body.translate(_CLEAN)
+
+
+def read_fasta_bytes(path: str, block_size: int = 1 << 24) -> Iterator[tuple[str, bytes]]:
+    """(record id = first word of the header, cleaned sequence as bytes) per record, read in large blocks."""
+    with open(path, "rb") as handle:
+        head = handle.read(block_size)
+        first = head.lstrip()
+        if not first.startswith(b">"):
+            raise InputError(f"{path}: not FASTA ({'empty' if not first else 'it must start with a > header'})")
+        pending = first
+        while True:
+            chunk = handle.read(block_size)
+            if chunk:
+                pending += chunk
+            cut = pending.rfind(b"\n>") if chunk else len(pending)
+            if cut > 0:
+                yield from _records(pending[:cut], path)
+                pending = pending[cut:]
+            if not chunk:
+                return
+
+
 def read_fasta(path: str) -> Iterator[tuple[str, str]]:
     """(record id = first word of the header, cleaned sequence) per record, streamed."""
-    seq_id = None
-    chunks: list[bytes] = []
-    with open(path, "rb") as handle:
-        for line in handle:
-            if line.startswith(b">"):
-                if seq_id is not None:
-                    yield seq_id, b"".join(chunks).translate(_CLEAN).decode("ascii")
-                words = line[1:].split()
-                if not words:
-                    raise InputError(f"{path}: a FASTA header without a record id")
-                seq_id = words[0].decode("utf-8", "replace")
-                chunks = []
-            elif seq_id is None:
-                if line.strip():
-                    raise InputError(f"{path}: not FASTA (sequence before the first '>' header)")
-            else:
-                chunks.append(line.strip())
-    if seq_id is None:
-        raise InputError(f"{path}: not FASTA (no '>' record)")
-    yield seq_id, b"".join(chunks).translate(_CLEAN).decode("ascii")
+    for seq_id, seq in read_fasta_bytes(path):
+        yield seq_id, seq.decode("ascii")
 
 
-def genome_stats(seq: str) -> tuple[int, int, float]:
+def genome_stats(seq: str | bytes) -> tuple[int, int, float]:
     """(length, N count, GC% of the non-N bases rounded to 2 places; 0 when all are N)."""
-    n_count = seq.count("N")
+    if isinstance(seq, str):
+        seq = seq.encode("ascii")
+    arr = np.frombuffer(seq, dtype=np.uint8)
+    n_count = int(np.count_nonzero(arr == ord("N")))
     non_n = len(seq) - n_count
-    gc = round((seq.count("G") + seq.count("C")) / non_n * 100, 2) if non_n else 0.0
+    gc_bases = int(np.count_nonzero(arr == ord("G"))) + int(np.count_nonzero(arr == ord("C")))
+    gc = round(gc_bases / non_n * 100, 2) if non_n else 0.0
     return len(seq), n_count, float(gc)
 
 
@@ -88,43 +112,53 @@ def reformat(seq_id: str, calls: list[tuple]) -> list[list[str]]:
 
 
 _TABLE: ssr_perf.MotifTable | None = None
+_FILTER: tuple[int, int, int] = (0, 0, 0)
 
 
-def _init_worker(units: dict[int, int]) -> None:
-    global _TABLE
+def _init_worker(units: dict[int, int], genome_filter: tuple[int, int, int]) -> None:
+    global _TABLE, _FILTER
     _TABLE = ssr_perf.motif_table(units)
+    _FILTER = genome_filter
 
 
-def _detect_one(item: tuple[str, str]) -> list[list[str]]:
+def _analyse_one(item: tuple[str, bytes]) -> tuple[list[str], list[list[str]]]:
+    """One genome's stats row and, when it passes the length/N filter, its reformatted SSR rows."""
     seq_id, seq = item
-    return reformat(seq_id, ssr_perf.detect(seq, _TABLE))
+    length, n_count, gc = genome_stats(seq)
+    min_len, max_len, unfair = _FILTER
+    rows = []
+    if min_len <= length <= max_len and n_count <= unfair:
+        rows = reformat(seq_id, ssr_perf.detect(seq.decode("ascii"), _TABLE))
+    return [seq_id, str(length), str(n_count), str(gc)], rows
 
 
 def detect_all(fasta: str, units: dict[int, int], min_len: int, max_len: int, unfair: int, threads: int
                ) -> tuple[list[list[str]], list[list[str]]]:
-    """Stats rows for every genome and reformatted rows for the genomes that pass the filter."""
-    stats: list[list[str]] = []
+    """Stats rows for every genome and reformatted rows for the genomes that pass the filter, in FASTA order."""
     seen: set[str] = set()
 
-    def passing() -> Iterator[tuple[str, str]]:
-        for seq_id, seq in read_fasta(fasta):
+    def records() -> Iterator[tuple[str, bytes]]:
+        for seq_id, seq in read_fasta_bytes(fasta):
             if seq_id in seen:
                 raise InputError(f"{fasta}: duplicate record id {seq_id!r}")
             seen.add(seq_id)
-            length, n_count, gc = genome_stats(seq)
-            stats.append([seq_id, str(length), str(n_count), str(gc)])
-            if min_len <= length <= max_len and n_count <= unfair:
-                yield seq_id, seq
+            yield seq_id, seq
 
+    stats: list[list[str]] = []
     ssr_rows: list[list[str]] = []
+    genome_filter = (min_len, max_len, unfair)
     if threads > 1:
-        with ProcessPoolExecutor(threads, initializer=_init_worker, initargs=(units,)) as pool:
-            for rows in pool.map(_detect_one, passing(), chunksize=4):
+        with ProcessPoolExecutor(threads, initializer=_init_worker, initargs=(units, genome_filter)) as pool:
+            results = pool.map(_analyse_one, records(), chunksize=8)
+            for stat, rows in results:
+                stats.append(stat)
                 ssr_rows.extend(rows)
     else:
-        _init_worker(units)
-        for item in passing():
-            ssr_rows.extend(_detect_one(item))
+        _init_worker(units, genome_filter)
+        for item in records():
+            stat, rows = _analyse_one(item)
+            stats.append(stat)
+            ssr_rows.extend(rows)
     kept = len({row[0] for row in ssr_rows})
     log.info("%d genomes read, %d SSRs in %d genomes", len(stats), len(ssr_rows), kept)
     return stats, ssr_rows
@@ -165,27 +199,33 @@ def _year(value: str | None) -> str:
 
 
 def merge(ssr_rows: list[list[str]], stats: list[list[str]], columns: list[str],
-          categories: dict[str, list[list[str | None]]]) -> tuple[list[str], list[list[str]]]:
-    """mergedOut: SSR rows left-joined with the category rows and the genome stats on genomeID."""
+          categories: dict[str, list[list[str | None]]]) -> tuple[list[str], Iterator[list[str]]]:
+    """mergedOut: SSR rows left-joined with the category rows and the genome stats on genomeID (rows are
+    generated while they are written, so the joined table is never held in memory)."""
     header = REFORMATTED_HEADER + columns + STATS_HEADER[1:]
     stats_by_id = {row[0]: row[1:] for row in stats}
     year = columns.index("year") if "year" in columns else -1
     missing = [[None] * len(columns)]
     cache: dict[str, list[list[str]]] = {}
-    merged = []
-    for row in ssr_rows:
-        extra = cache.get(row[0])
+
+    def extra_for(genome: str) -> list[list[str]]:
+        extra = cache.get(genome)
         if extra is None:
             extra = []
-            for values in categories.get(row[0], missing):
+            for values in categories.get(genome, missing):
                 values = [ssr_io.UNDEFINED if v is None else v for v in values]
                 if year >= 0:
                     values[year] = _year(None if values[year] == ssr_io.UNDEFINED else values[year])
-                extra.append(values + stats_by_id[row[0]])
-            cache[row[0]] = extra
-        for values in extra:
-            merged.append(row + values)
-    return header, merged
+                extra.append(values + stats_by_id[genome])
+            cache[genome] = extra
+        return extra
+
+    def rows() -> Iterator[list[str]]:
+        for row in ssr_rows:
+            for values in extra_for(row[0]):
+                yield row + values
+
+    return header, rows()
 
 
 def conserved(ssr_rows: list[list[str]]) -> list[str]:

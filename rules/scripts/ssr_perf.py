@@ -81,23 +81,34 @@ def motif_table(units: dict[int, int]) -> MotifTable:
     return MotifTable(dict(units), motifs, cutoffs, frozenset(cutoffs))
 
 
-def _runs(eq: np.ndarray, min_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """Start and (exclusive) end indices of the runs of True in ``eq`` at least ``min_len`` long."""
-    padded = np.concatenate(([False], eq, [False]))
-    edges = np.flatnonzero(padded[1:] != padded[:-1])
-    starts, ends = edges[0::2], edges[1::2]
-    keep = (ends - starts) >= min_len
-    return starts[keep], ends[keep]
+def _window_starts(eq: np.ndarray, span: int) -> np.ndarray:
+    """Indices i with eq[i:i + span] all True (span >= 1), by doubling ANDs: runs are rare, so the result is
+    sparse and only the boolean passes touch every base."""
+    have, width = eq, 1
+    while width * 2 <= span:
+        have = have[:-width] & have[width:]
+        width *= 2
+    rest = span - width
+    if rest:
+        have = have[:-rest] & have[rest:]
+    return np.flatnonzero(have)
 
 
 def periodic_runs(arr: np.ndarray, k: int, min_span: int) -> tuple[np.ndarray, np.ndarray]:
     """Maximal A/C/G/T substrings of period ``k`` spanning at least ``min_span`` bases: (starts, stops)."""
     n = arr.shape[0]
-    if n <= k or min_span > n:
+    span = max(min_span - k, 1)
+    if n <= k or span > n - k:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     eq = (arr[:-k] == arr[k:]) & (arr[:-k] != _N)
-    starts, ends = _runs(eq, max(min_span - k, 1))
-    return starts, ends + k
+    starts = _window_starts(eq, span)
+    if starts.size == 0:
+        return starts, starts
+    # consecutive window starts belong to one run; a run [a, b + span) of eq is the substring [a, b + span + k)
+    breaks = np.flatnonzero(np.diff(starts) != 1)
+    firsts = np.concatenate((starts[:1], starts[breaks + 1]))
+    lasts = np.concatenate((starts[breaks], starts[-1:]))
+    return firsts, lasts + span + k
 
 
 def detect(seq: str, table: MotifTable) -> list[tuple[int, int, str, int, str, int, str]]:

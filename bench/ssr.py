@@ -1,0 +1,385 @@
+#!/usr/bin/env python3
+"""SSR benchmark: trackprep's analysis against croSSRoad (crossroad-cli 0.3.5), side by side in one run.
+
+    python3 bench/ssr.py                        # (a) sample + flanks, (b) sample, (c) 180 and 1000 strains, delivery
+    python3 bench/ssr.py --small                # smoke run: (a), (b), 36 strains, delivery
+    python3 bench/ssr.py --strains 180,1000,2000 --cap 1800 --workdir /scratch/ssr-bench
+
+Cases, each run cold by both tools with every croSSRoad parameter passed explicitly (12/6/4/3/3/2, minLen 1000,
+maxLen 10000000, unfair 0, min_repeat_count 1, min_genome_count 2, 2 threads):
+
+* (a) the shared sample (18 mpox genomes, categories, genes) with flanks;
+* (b) the same without flanks (snakemake's own start-up, ~2-3 s, weighs here);
+* (c) strains generated from the sample with repeat-length changes (each strain copies a sample genome and
+  grows or shrinks a fifth of its repeats by one or two units; genes shifted accordingly), without flanks.
+
+trackprep runs as plain ``snakemake --cores 2`` into an empty cache and working directory; croSSRoad runs its CLI
+in a venv (``--crossroad-python``, ``$TRACKPREP_CROSSROAD_PYTHON``, or one installed from PyPI under the
+workdir). A peer run longer than ``--cap`` seconds (default 1800) is stopped and reported as a lower bound. After
+each case the result tables are compared row for row (order aside). Wall time, CPU time and peak memory (largest
+sum of RSS over the process tree, sampled every 0.1 s) are printed with the ratios, and every run is appended,
+with the load average, to ``<workdir>/results.jsonl``.
+
+Plot-data delivery: a real ``trackprep serve`` analyses case (a); then the Arrow endpoint and the zip download
+(+ unzip + pandas TSV parse) are each timed to a parsed table, cold (first request: the server builds the Arrow or
+zip) and warm, with the bytes on the wire.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import io
+import json
+import logging
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import venv
+import zipfile
+from pathlib import Path
+
+import psutil
+
+LOG = logging.getLogger("bench.ssr")
+PROJECT = Path(__file__).resolve().parent.parent
+SAMPLE = (PROJECT / ".." / "shared" / "data" / "crossroad").resolve()
+GENERATOR_VERSION = 1
+SEED = 20261122
+PARAMS = {"mono": 12, "di": 6, "tri": 4, "tetra": 3, "penta": 3, "hexa": 2, "minLen": 1000, "maxLen": 10_000_000,
+          "unfair": 0, "thread": 2, "min_repeat_count": 1, "min_genome_count": 2}
+CROSSROAD_DEPS = ["biopython", "numpy", "pandas", "pyarrow", "plotly", "plotly-upset-hd", "upsetplot", "rich",
+                  "rich-click", "typer", "colorlog", "argcomplete", "fastapi", "uvicorn", "python-multipart",
+                  "pydantic", "requests", "python-dotenv", "tqdm"]
+COMPARED = ["intrim/reformatted.tsv", "main/mergedOut.tsv", "main/ssr_genecombo.tsv", "main/mutational_hotspot.csv",
+            "main/hssr_data.csv", "main/flanks/flanked.tsv", "main/flanks/pattern_summary.csv"]
+SAMPLE_INTERVAL = 0.1
+
+
+# ---------------------------------------------------------------------------------------------------- inputs
+
+def read_fasta(path: Path) -> list[tuple[str, str]]:
+    records, name, chunks = [], None, []
+    for line in open(path):
+        if line.startswith(">"):
+            if name is not None:
+                records.append((name, "".join(chunks)))
+            name, chunks = line[1:].split()[0], []
+        else:
+            chunks.append(line.strip().upper())
+    records.append((name, "".join(chunks)))
+    return records
+
+
+def repeat_loci(seq: str) -> list[tuple[int, int, int]]:
+    """(start, stop, period) of perfect runs of period 1-6 at least 8 bases long: where strains differ."""
+    loci = []
+    for period in range(1, 7):
+        start = 0
+        for i in range(period, len(seq) + 1):
+            if i == len(seq) or seq[i] != seq[i - period]:
+                if i - start >= max(8, 2 * period + 2):
+                    loci.append((start, i, period))
+                start = i - period + 1 if i < len(seq) else i
+    return sorted(loci)
+
+
+def generate_strains(folder: Path, count: int) -> dict[str, Path]:
+    """``count`` strains of the sample: FASTA, category table and gene BED (cached under ``folder``)."""
+    done = folder / f".done-v{GENERATOR_VERSION}"
+    paths = {"fasta": folder / "strains.fa", "categories": folder / "strains.tsv", "gene_bed": folder / "strains.bed"}
+    if done.exists():
+        return paths
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(SEED + count)
+    genomes = read_fasta(SAMPLE / "1small.fa")
+    loci = {name: [locus for locus in repeat_loci(seq)] for name, seq in genomes}
+    genes = collections.defaultdict(list)
+    for line in open(SAMPLE / "2.bed"):
+        gid, start, end, gene = line.rstrip("\n").split("\t")[:4]
+        genes[gid].append((int(start), int(end), gene))
+    categories = {}
+    with open(SAMPLE / "3.tsv") as handle:
+        reader = csv.reader(handle, delimiter="\t")
+        header = next(reader)
+        for row in reader:
+            categories[row[0]] = row[1:]
+    with open(paths["fasta"], "w") as fasta, open(paths["categories"], "w") as cats, \
+            open(paths["gene_bed"], "w") as bed:
+        cats.write("\t".join(header) + "\n")
+        for i in range(count):
+            base, seq = genomes[i % len(genomes)]
+            name = f"STRAIN_{i:05d}"
+            pieces, shifts, last = [], [], 0
+            chosen = [locus for locus in loci[base] if rng.random() < 0.2]
+            for start, stop, period in chosen:
+                if start < last:
+                    continue
+                change = rng.choice((-2, -1, 1, 2)) * period
+                change = max(change, -(stop - start - period))
+                pieces.append(seq[last:stop])
+                if change > 0:
+                    pieces.append(seq[stop - period:stop] * (change // period))
+                else:
+                    pieces[-1] = pieces[-1][:len(pieces[-1]) + change]
+                shifts.append((stop, change))
+                last = stop
+            pieces.append(seq[last:])
+            strain = "".join(pieces)
+            fasta.write(f">{name}\n")
+            for j in range(0, len(strain), 60):
+                fasta.write(strain[j:j + 60] + "\n")
+            cats.write("\t".join([name, *categories.get(base, ["undefined"] * (len(header) - 1))]) + "\n")
+
+            def moved(position: int) -> int:
+                return position + sum(change for where, change in shifts if where <= position)
+
+            for start, end, gene in genes.get(base, []):
+                new_start, new_end = moved(start), moved(end)
+                if new_end > new_start:
+                    bed.write(f"{name}\t{new_start}\t{new_end}\t{gene}\n")
+    done.touch()
+    return paths
+
+
+# ------------------------------------------------------------------------------------------------- measuring
+
+def measure(cmd: list[str], cwd: Path, log: Path, env: dict | None = None, cap: float | None = None) -> dict:
+    """Run a command: wall and CPU seconds, peak process-tree RSS (sampled), exit code, whether it was capped."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()
+    with open(log, "ab") as out:
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        root = psutil.Process(proc.pid)
+        peak, cpu, capped = 0, {}, False
+        while proc.poll() is None:
+            total = 0
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                procs = []
+            for p in procs:
+                try:
+                    total += p.memory_info().rss
+                    times = p.cpu_times()
+                    cpu[p.pid] = times.user + times.system + times.children_user + times.children_system
+                except psutil.Error:
+                    pass
+            peak = max(peak, total)
+            if cap is not None and time.monotonic() - start > cap:
+                capped = True
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(SAMPLE_INTERVAL)
+        proc.wait()
+        wall = time.monotonic() - start
+    return {"wall_s": round(wall, 3), "cpu_s": round(sum(cpu.values()), 2), "peak_rss_mb": round(peak / 2**20, 1),
+            "returncode": proc.returncode, "capped": capped, "load_before": load}
+
+
+def crossroad_python(workdir: Path, given: str | None) -> Path:
+    """An interpreter with crossroad-cli 0.3.5 and perf_ssr 0.4.8 (installed per shared SSR.md if needed)."""
+    if given:
+        return Path(given)
+    home = workdir / "crossroad-venv"
+    python = home / "bin" / "python"
+    if not (home / ".installed").exists():
+        venv.create(home, with_pip=True)
+        pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        subprocess.run(pip + CROSSROAD_DEPS, check=True)
+        subprocess.run(pip + ["--no-deps", "perf_ssr==0.4.8", "crossroad-cli==0.3.5"], check=True)
+        (home / ".installed").touch()
+    return python
+
+
+def run_crossroad(python: Path, inputs: dict, flanks: bool, out: Path, cap: float) -> tuple[dict, Path | None]:
+    args = ["--fasta", str(inputs["fasta"]), "--categories", str(inputs["categories"]), "--gene-bed",
+            str(inputs["gene_bed"]), "--output-dir", str(out), "--threads", str(PARAMS["thread"]),
+            "--mono", "12", "--di", "6", "--tri", "4", "--tetra", "3", "--penta", "3", "--hexa", "2",
+            "--min-len", "1000", "--max-len", "10000000", "--unfair", "0", "--repeat-threshold", "1",
+            "--genome-threshold", "2"] + (["--flanks"] if flanks else [])
+    env = dict(os.environ, PATH=f"{python.parent}:{os.environ['PATH']}", CROSSROAD_JOB_DIR=str(out))
+    m = measure([str(python), "-c", "from crossroad.cli.main import app; app()", *args], out, out / "run.log", env,
+                cap)
+    jobs = [p for p in out.iterdir() if p.name.startswith("job_")]
+    return m, (jobs[0] / "output" if jobs and not m["capped"] and m["returncode"] == 0 else None)
+
+
+def run_trackprep(inputs: dict, flanks: bool, work: Path) -> tuple[dict, Path]:
+    import yaml
+
+    work.mkdir(parents=True, exist_ok=True)
+    config = {"ssr": {"fasta": str(inputs["fasta"]), "categories": str(inputs["categories"]),
+                      "gene_bed": str(inputs["gene_bed"]), "flanks": flanks, "perf_params": PARAMS}}
+    (work / "ssr.yaml").write_text(yaml.safe_dump(config))
+    m = measure(["snakemake", "-s", str(PROJECT / "Snakefile"), "--cores", "2", "--configfile", "ssr.yaml",
+                 "--config", f"cache_dir={work / 'cache'}"], work, work / "run.log")
+    if m["returncode"] != 0:
+        raise SystemExit(f"trackprep failed, see {work / 'run.log'}")
+    (out,) = (work / "cache").glob("ssr/v1/*/output")
+    return m, out
+
+
+def row_multiset(path: Path) -> tuple[list[str], collections.Counter]:
+    text = path.read_text().replace("\r\n", "\n")
+    reader = csv.reader(text.splitlines(), delimiter="," if path.suffix == ".csv" else "\t")
+    header = next(reader, [])
+    return header, collections.Counter(tuple(r) for r in reader)
+
+
+def compare(ours: Path, theirs: Path | None) -> dict[str, bool] | None:
+    if theirs is None:
+        return None
+    return {t: row_multiset(ours / t) == row_multiset(theirs / t) for t in COMPARED
+            if (theirs / t).exists() or (ours / t).exists()}
+
+
+def fresh(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def bench_case(name: str, inputs: dict, flanks: bool, workdir: Path, python: Path, cap: float) -> dict:
+    LOG.info("case %s: trackprep", name)
+    ours_m, ours = run_trackprep(inputs, flanks, fresh(workdir / "runs" / name / "trackprep"))
+    LOG.info("case %s: trackprep %.1f s; croSSRoad (cap %d s)", name, ours_m["wall_s"], cap)
+    theirs_m, theirs = run_crossroad(python, inputs, flanks, fresh(workdir / "runs" / name / "crossroad"), cap)
+    same = compare(ours, theirs)
+    result = {"case": name, "flanks": flanks, "genomes": sum(1 for line in open(inputs["fasta"]) if line[0] == ">"),
+              "trackprep": ours_m, "crossroad": theirs_m, "identical": same,
+              "speedup": round(theirs_m["wall_s"] / ours_m["wall_s"], 1),
+              "speedup_is_lower_bound": theirs_m["capped"]}
+    LOG.info("case %s: croSSRoad %.1f s%s -> %.1fx; identical tables: %s", name, theirs_m["wall_s"],
+             " (capped)" if theirs_m["capped"] else "", result["speedup"], same)
+    return result
+
+
+# -------------------------------------------------------------------------------------------------- delivery
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_delivery(workdir: Path, repeat: int) -> dict:
+    """Arrow endpoint vs zip + TSV, bytes and seconds to a parsed table, against a real trackprep serve."""
+    import pandas as pd
+    import pyarrow as pa
+    import requests
+
+    base = fresh(workdir / "serve")
+    port = free_port()
+    env = dict(os.environ, TRACKPREP_DATA_DIR=str(base / "data"), TRACKPREP_SAMPLES="none")
+    log = open(base / "serve.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "webapp.cli", "serve", "--port", str(port)], env=env, cwd=base,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    http = requests.Session()
+    try:
+        for _ in range(300):
+            try:
+                if http.get(f"{url}/health", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        files = {name: open(SAMPLE / f, "rb") for name, f in
+                 (("fasta_file", "1small.fa"), ("categories_file", "3.tsv"), ("gene_bed", "2.bed"))}
+        job = http.post(f"{url}/analyze_ssr/", files=files, data={"perf_params": json.dumps(PARAMS),
+                                                                  "flanks": "true"}).json()
+        for handle in files.values():
+            handle.close()
+        while http.get(f"{url}/api/job/{job['job_id']}/status").json()["status"] not in ("completed", "failed"):
+            time.sleep(0.2)
+        results = {}
+        for key, table in (("plot_source", "main/mergedOut.tsv"), ("ssr_gene_intersect", "main/ssr_genecombo.tsv"),
+                           ("flanked_data", "main/flanks/flanked.tsv")):
+            runs = {"arrow": [], "zip_tsv": []}
+            for attempt in range(repeat + 1):  # the first one is cold: the server builds the Arrow / the zip
+                start = time.perf_counter()
+                body = http.get(f"{url}/api/job/{job['job_id']}/plot_data/{key}").content
+                arrow = pa.ipc.open_stream(body).read_all()
+                runs["arrow"].append((time.perf_counter() - start, len(body), arrow.num_rows))
+                start = time.perf_counter()
+                body = http.get(f"{url}/api/job/{job['job_id']}/download_zip").content
+                with zipfile.ZipFile(io.BytesIO(body)) as archive:
+                    frame = pd.read_csv(io.BytesIO(archive.read(f"output/{table}")), sep="\t")
+                runs["zip_tsv"].append((time.perf_counter() - start, len(body), len(frame)))
+            summary = {}
+            for way, values in runs.items():
+                warm = sorted(v[0] for v in values[1:]) or [values[0][0]]
+                summary[way] = {"bytes": values[-1][1], "rows": values[-1][2], "cold_s": round(values[0][0], 4),
+                                "warm_median_s": round(warm[len(warm) // 2], 4)}
+            summary["bytes_ratio"] = round(summary["zip_tsv"]["bytes"] / summary["arrow"]["bytes"], 1)
+            summary["warm_time_ratio"] = round(summary["zip_tsv"]["warm_median_s"] / summary["arrow"]["warm_median_s"], 1)
+            results[key] = summary
+            LOG.info("delivery %s: %s", key, summary)
+        return results
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="smoke run: 36 strains only")
+    parser.add_argument("--strains", default="180,1000", help="strain counts for case (c), comma-separated")
+    parser.add_argument("--cap", type=float, default=1800, help="seconds before a croSSRoad run is stopped")
+    parser.add_argument("--workdir", type=Path, default=PROJECT / "bench" / "work" / "ssr")
+    parser.add_argument("--crossroad-python", default=os.environ.get("TRACKPREP_CROSSROAD_PYTHON"))
+    parser.add_argument("--repeat", type=int, default=5, help="warm delivery requests per way")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: a,b,c,delivery")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    skip = set(filter(None, args.skip.split(",")))
+    python = crossroad_python(args.workdir, args.crossroad_python)
+    sample = {"fasta": SAMPLE / "1small.fa", "categories": SAMPLE / "3.tsv", "gene_bed": SAMPLE / "2.bed"}
+    results = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "load_at_start": os.getloadavg(),
+               "cpus": os.cpu_count(), "cases": [], "delivery": None}
+    if "a" not in skip:
+        results["cases"].append(bench_case("a_sample_flanks", sample, True, args.workdir, python, args.cap))
+    if "b" not in skip:
+        results["cases"].append(bench_case("b_sample", sample, False, args.workdir, python, args.cap))
+    if "c" not in skip:
+        for count in ([36] if args.small else [int(c) for c in args.strains.split(",")]):
+            inputs = generate_strains(args.workdir / "inputs" / f"strains_{count}", count)
+            results["cases"].append(bench_case(f"c_strains_{count}", inputs, False, args.workdir, python, args.cap))
+    if "delivery" not in skip:
+        results["delivery"] = bench_delivery(args.workdir, args.repeat)
+    results["load_at_end"] = os.getloadavg()
+    with open(args.workdir / "results.jsonl", "a") as handle:
+        handle.write(json.dumps(results) + "\n")
+    print(f"{'case':<20} {'genomes':>7} {'trackprep s':>11} {'MB':>6} {'croSSRoad s':>12} {'MB':>6} {'speed-up':>9}"
+          f"  identical")
+    for case in results["cases"]:
+        ours, theirs = case["trackprep"], case["crossroad"]
+        bound = ">" if case["speedup_is_lower_bound"] else ""
+        same = "n/a (capped)" if case["identical"] is None else all(case["identical"].values())
+        print(f"{case['case']:<20} {case['genomes']:>7} {ours['wall_s']:>11.2f} {ours['peak_rss_mb']:>6.0f} "
+              f"{bound + format(theirs['wall_s'], '.1f'):>12} {theirs['peak_rss_mb']:>6.0f} "
+              f"{bound + format(case['speedup'], '.1f') + 'x':>9}  {same}")
+    if results["delivery"]:
+        for key, d in results["delivery"].items():
+            print(f"delivery {key}: Arrow {d['arrow']['bytes']} B, {d['arrow']['warm_median_s'] * 1000:.1f} ms "
+                  f"(cold {d['arrow']['cold_s'] * 1000:.0f} ms); zip+TSV {d['zip_tsv']['bytes']} B, "
+                  f"{d['zip_tsv']['warm_median_s'] * 1000:.1f} ms (cold {d['zip_tsv']['cold_s'] * 1000:.0f} ms); "
+                  f"{d['bytes_ratio']}x fewer bytes, {d['warm_time_ratio']}x faster")
+    print(f"load average: start {results['load_at_start']}, end {results['load_at_end']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
