@@ -44,7 +44,6 @@ from pathlib import Path
 
 LOG = logging.getLogger("bench.engine")
 PROJECT = Path(__file__).resolve().parent.parent
-SNAKEFILE = PROJECT / "Snakefile"
 GENERATOR_VERSION = 1  # bump when the generated inputs change, so cached inputs are rebuilt
 SEED = 20261122
 CONTIGS = [("chr1", 12_000_000), ("chr2", 10_000_000), ("chr3", 8_000_000), ("chrX", 6_000_000), ("chrM", 16_569)]
@@ -53,6 +52,7 @@ UNMAPPED_FRACTION = 0.01
 SIZES = {"large": {"reads": 2_000_000, "records": 1_000_000}, "small": {"reads": 20_000, "records": 20_000}}
 CORES = 2
 SAMPLE_INTERVAL = 0.1
+STARTUP_RUNS = 3  # nothing-to-do runs per repeat: start-up is short, so take the median of a few
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +71,7 @@ class Measurement:
     """What one measured command cost."""
 
     wall_s: float
+    started: float  # epoch seconds, to place file mtimes on the run's timeline
     cpu_s: float
     max_rss_mb: float
     tree_rss_mb: float
@@ -229,6 +230,7 @@ def measure_child(spec: dict) -> dict:
 
     load_before = os.getloadavg()
     with open(spec["log"], "ab") as log:
+        started = time.time()
         start = time.monotonic()
         proc = subprocess.Popen(spec["cmd"], cwd=spec["cwd"], stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -249,7 +251,7 @@ def measure_child(spec: dict) -> dict:
             time.sleep(SAMPLE_INTERVAL)
         wall = time.monotonic() - start
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "max_rss_mb": usage.ru_maxrss / 1024,
+    return {"wall_s": wall, "started": started, "cpu_s": usage.ru_utime + usage.ru_stime, "max_rss_mb": usage.ru_maxrss / 1024,
             "tree_rss_mb": tree_peak / 2**20, "returncode": proc.returncode,
             "load_before": load_before, "load_after": os.getloadavg()}
 
@@ -314,9 +316,9 @@ def step_times(log: Path) -> dict[str, float]:
     return {a[1]: float(b[2]) - float(a[2]) for a, b in zip(marks, marks[1:])}
 
 
-def snakemake_command(cache: Path, manifest: Path, roots: Path) -> list[str]:
+def snakemake_command(project: Path, cache: Path, manifest: Path, roots: Path) -> list[str]:
     """The engine as the service runs it: plain snakemake, absolute cache path, a one-source manifest."""
-    return ["snakemake", "-s", str(SNAKEFILE), "--cores", str(CORES), "--config", f"cache_dir={cache}",
+    return ["snakemake", "-s", str(project / "Snakefile"), "--cores", str(CORES), "--config", f"cache_dir={cache}",
             f"manifest={manifest}", f"source_roots=['{roots}']"]
 
 
@@ -324,6 +326,16 @@ def artifact_of(cache: Path, source: Source) -> Path:
     """Where the workflow puts a source's data file (the cache layout of ARCHITECTURE.md)."""
     kind, name = ("bam", "data.bam") if source.fmt == "bam" else ("vcf", "data.vcf.gz")
     return cache / "v1" / kind / source.md5 / name
+
+
+def workflow_timeline(cache: Path, source: Source, run: Measurement) -> dict[str, float]:
+    """Seconds from the workflow's start until the verified source, the data file and the index were written
+    (their mtimes; every rule renames a finished file into place), and until snakemake exited."""
+    data = artifact_of(cache, source)
+    index = Path(f"{data}.{'bai' if source.fmt == 'bam' else 'tbi'}")
+    src = next((cache / "src" / source.md5).glob("source.*"))
+    return {"source": src.stat().st_mtime - run.started, "data": data.stat().st_mtime - run.started,
+            "index": index.stat().st_mtime - run.started, "exit": run.wall_s}
 
 
 def rule_benchmarks(cache: Path, source: Source) -> dict[str, dict[str, float]]:
@@ -358,11 +370,11 @@ def records_digest(path: Path, fmt: str) -> tuple[str, str]:
 # ---------------------------------------------------------------------------------------------------------- run
 
 
-def sort_memory_mb() -> int:
+def sort_memory_mb(project: Path) -> int:
     """samtools_sort_memory_mb from the engine's config, so both pipelines sort with the same -m."""
     import yaml
 
-    return int(yaml.safe_load((PROJECT / "config" / "config.yaml").read_text())["samtools_sort_memory_mb"])
+    return int(yaml.safe_load((project / "config" / "config.yaml").read_text())["samtools_sort_memory_mb"])
 
 
 def fresh_dir(path: Path) -> Path:
@@ -372,13 +384,13 @@ def fresh_dir(path: Path) -> Path:
     return path
 
 
-def bench_source(source: Source, workdir: Path, repeat: int) -> dict:
+def bench_source(source: Source, workdir: Path, repeat: int, project: Path) -> dict:
     """Measure reference, cold workflow and start-up for one source, `repeat` times, alternating."""
     runs = workdir / "runs" / source.name
-    mem = sort_memory_mb()
+    mem = sort_memory_mb(project)
     result: dict = {"input": source.name, "fmt": source.fmt, "records": source.records,
                     "size_mb": source.path.stat().st_size / 1e6, "reference": [], "workflow": [], "startup": [],
-                    "reference_steps": [], "workflow_rules": []}
+                    "reference_steps": [], "workflow_rules": [], "workflow_timeline": []}
     for i in range(repeat):
         ref_out = fresh_dir(runs / "reference")
         log = ref_out / "reference.log"
@@ -392,16 +404,19 @@ def bench_source(source: Source, workdir: Path, repeat: int) -> dict:
         manifest = wf / "manifest.tsv"
         manifest.write_text("id\taccess_url\tmd5\tformat\tindex_url\taccess\n"
                             f"{source.name}\t{source.path}\t{source.md5}\t{source.fmt}\t\tpublic\n")
-        cmd = snakemake_command(cache, manifest, source.path.parent)
+        cmd = snakemake_command(project, cache, manifest, source.path.parent)
         LOG.info("%s: workflow, cold cache (run %d/%d)", source.name, i + 1, repeat)
         m = measure(cmd, workdir_sm, wf / "snakemake.log")
         result["workflow"].append(dataclasses.asdict(m))
         result["workflow_rules"].append(rule_benchmarks(cache, source))
-        LOG.info("%s: workflow, nothing to do (start-up)", source.name)
-        m = measure(cmd, workdir_sm, wf / "snakemake-noop.log")
-        if "Nothing to be done" not in (wf / "snakemake-noop.log").read_text(errors="replace"):
-            raise SystemExit(f"the start-up run did work; see {wf / 'snakemake-noop.log'}")
-        result["startup"].append(dataclasses.asdict(m))
+        result["workflow_timeline"].append(workflow_timeline(cache, source, m))
+        LOG.info("%s: workflow, nothing to do (start-up) x%d", source.name, STARTUP_RUNS)
+        noop = []
+        for _ in range(STARTUP_RUNS):
+            noop.append(measure(cmd, workdir_sm, wf / "snakemake-noop.log"))
+            if "Nothing to be done" not in (wf / "snakemake-noop.log").read_text(errors="replace"):
+                raise SystemExit(f"the start-up run did work; see {wf / 'snakemake-noop.log'}")
+        result["startup"].append(dataclasses.asdict(sorted(noop, key=lambda n: n.wall_s)[len(noop) // 2]))
 
     ref_data = ref_out / ("data.bam" if source.fmt == "bam" else "data.vcf.gz")
     wf_data = artifact_of(cache, source)
@@ -438,12 +453,18 @@ def report(results: list[dict], size: str) -> str:
             f"{best(r['workflow'], 'tree_rss_mb'):>6.0f}MB{max(loads):>6.2f}  {same}")
     lines += ["", "wf/ref = workflow wall / reference wall; adj = (workflow - start-up) / reference wall;",
               "maxRSS = largest single process (getrusage RUSAGE_CHILDREN); tree = peak RSS sum of the process tree;",
-              "load = highest 1-min load average seen before a measured run.", "",
+              "load = highest 1-min load average seen before a measured run.",
+              "A cold run ends about 1 s after its last job: snakemake's job-rate limiter leaves a 1 s threading.Timer",
+              "running that the interpreter waits for; a nothing-to-do run starts no timer, so 'start s' omits it.", "",
               "stages (seconds, last run): reference steps | workflow rules with a benchmark: file"]
     for r in results:
         steps = ", ".join(f"{k} {v:.1f}" for k, v in r["reference_steps"][-1].items())
         rules = ", ".join(f"{k} {v['s']:.1f} ({v['max_rss_mb']:.0f} MB)" for k, v in r["workflow_rules"][-1].items())
         lines.append(f"  {r['input']}: {steps} | {rules or 'none'}")
+        t = r["workflow_timeline"][-1]
+        lines.append(f"  {'':{len(r['input'])}}  workflow timeline: source verified at {t['source']:.1f}, data at "
+                     f"{t['data']:.1f}, index at {t['index']:.1f}, snakemake exited at {t['exit']:.1f} "
+                     f"({t['exit'] - t['index']:.1f} s after the last artifact)")
     return "\n".join(lines)
 
 
@@ -458,6 +479,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=PROJECT / "bench" / "work",
                         help="where inputs are generated and cached and runs happen (default: bench/work)")
     parser.add_argument("--repeat", type=int, default=1, help="measure each pipeline N times, report medians")
+    parser.add_argument("--project", type=Path, default=PROJECT,
+                        help="the trackprep checkout whose Snakefile and config to run (default: this one); "
+                             "point it at a modified copy to measure a rule change")
     parser.add_argument("--only", choices=["bam", "vcf"], help="benchmark one input only")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -467,11 +491,12 @@ def main(argv: list[str] | None = None) -> int:
     size = "small" if args.small else "large"
     workdir = args.workdir.resolve()
     sources = [s for s in ensure_inputs(workdir, size) if args.only in (None, s.fmt)]
-    results = [bench_source(source, workdir, max(1, args.repeat)) for source in sources]
+    project = args.project.resolve()
+    results = [bench_source(source, workdir, max(1, args.repeat), project) for source in sources]
     text = report(results, size)
     print(text)
     with open(workdir / "results.jsonl", "a") as out:
-        out.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "size": size,
+        out.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "size": size, "project": str(project),
                               "loadavg": os.getloadavg(), "results": results}) + "\n")
     return 0 if all(r["same_records"] for r in results) else 1
 
