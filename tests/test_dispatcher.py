@@ -185,3 +185,26 @@ def test_bad_settings_stop_the_service_with_a_message(service_factory, env):
     result = subprocess.run([sys.executable, "-m", "webapp.cli", "serve", "--port", str(svc.port)], env=svc.env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and next(iter(env)) in result.stderr
+
+
+def test_a_worker_stopped_with_sigterm_requeues_its_job(service_factory, file_server):
+    from webapp import db, jobs as jobstore, plan, settings, sources
+
+    worker = service_factory("worker", TRACKPREP_ALLOWED_HOSTS=file_server.host).start("worker")
+    file_server.gate.clear()
+    # submit through the library, as a gunicorn web worker does
+    conf = settings.load({k: v for k, v in worker.env.items() if k.startswith("TRACKPREP_")})
+    store = db.open_store(conf.db_path)
+    path = file_server.root / "htslib_index.vcf"
+    shutil.copy(TRACKS / "htslib_index.vcf", path)
+    record, _ = sources.register(store, sources.validate(
+        {"id": "v", "access_url": file_server.url(path.name), "md5": md5sum(path)}, conf))
+    work = plan.resolve(conf, record, "data", raw=False).plan
+    _job, created = jobstore.submit(store, work.kind, work.key, work.targets, work.config, files=work.files)
+    assert created
+    file_server.wait_open(1)
+    worker.stop(signal.SIGTERM)
+    assert worker.proc.returncode == 0
+    (row,) = db_jobs(worker)
+    assert row["status"] == "queued" and not procs.alive(row["pid"], row["pid_start"])
+    assert leftovers(worker) == []

@@ -48,12 +48,17 @@ def worker(_args: argparse.Namespace) -> int:
     """The production dispatcher: one per deployment, next to the gunicorn web workers."""
     settings = settings_module.load()
     dispatcher = Dispatcher(settings)
-    _stop_on_sigterm()
+
+    def _handler(signum, _frame):
+        # end the loop between passes, never in the middle of launching a run
+        log.info("signal %s: stopping", signum)
+        dispatcher.stop_soon()
+
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)
     try:
         dispatcher.recover()
         dispatcher.loop()
-    except KeyboardInterrupt:
-        log.info("stopping")
     finally:
         dispatcher.shutdown()
     return 0

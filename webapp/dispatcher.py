@@ -116,10 +116,14 @@ class Dispatcher:
             jobs.wakeup.wait(self.settings.poll_interval)
             jobs.wakeup.clear()
 
-    def shutdown(self) -> None:
-        """Stop claiming, stop the running Snakemake runs and put their jobs back in the queue."""
+    def stop_soon(self) -> None:
+        """Ask :meth:`loop` to return after its current pass (safe from a signal handler)."""
         self._stopping.set()
         jobs.wakeup.set()
+
+    def shutdown(self) -> None:
+        """Stop claiming, stop the running Snakemake runs and put their jobs back in the queue."""
+        self.stop_soon()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=60)
         for run in list(self.runs.values()):
