@@ -77,8 +77,13 @@ def job_config(settings: Settings) -> dict[str, Any]:
 def _plan(settings: Settings, source: dict[str, Any], key: str, targets: list[str]) -> Plan:
     src_dir = os.path.dirname(layout.source_path(settings.cache_dir, source["md5"], source["format"],
                                                  source["access"], source["access_url"]))
+    work_dirs = [src_dir]
+    kind = layout.FORMATS[source["format"]][0]
+    if kind is not None:  # conversions (GTF -> GFF3, bigBed -> BED) write beside their temp outputs here
+        root = layout.namespace_root(settings.cache_dir, source["access"])
+        work_dirs.append(os.path.join(root, "work", kind, source["md5"]))
     return Plan(kind="preprocess", key=key, targets=targets, config=job_config(settings),
-                files={MANIFEST_NAME: manifest_text(source)}, work_dirs=[src_dir],
+                files={MANIFEST_NAME: manifest_text(source)}, work_dirs=work_dirs,
                 private=source["access"] == "restricted")
 
 
