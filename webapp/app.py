@@ -1,8 +1,8 @@
 """The Flask app factory: settings, the store, the blueprints, JSON errors and CORS on every response.
 
-Extensions (the SSR analysis API) live in their own modules: when ``webapp/ssr.py`` (or a ``webapp.ssr``
-package) exists, its ``init_app(app)`` is called here, so it can register its blueprint and its OpenAPI paths
-and submit work through :func:`webapp.jobs.submit` without changes to this package.
+Extensions (the SSR analysis API) live in their own modules, listed in ``EXTENSIONS``: when one exists, its
+``init_app(app)`` is called here, so it can register its blueprint and its OpenAPI paths and submit work through
+:func:`webapp.jobs.submit`.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .files_api import bp as files_bp
 from .jobs_api import bp as jobs_bp
 from .meta_api import bp as meta_bp
 
-EXTENSIONS = ("webapp.ssr", "webapp.ssr_api")
+EXTENSIONS = ("webapp.ssr_api",)
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified, Location, "
