@@ -14,14 +14,15 @@ For each input the script runs, each in a fresh measuring subprocess:
   directory (cold), building the same artifacts (fetch + md5 check, sort, index, index check);
 * **startup** — the same snakemake command again, with nothing left to do: snakemake's fixed start-up cost.
 
-It prints wall time, CPU time and peak memory of each, the ratio workflow/reference and the start-up-adjusted ratio
-``(workflow - startup) / reference``, and checks that both pipelines produced the same records. Inputs are
-generated with pysam from a fixed seed under ``bench/work/`` (or ``--workdir``) and reused by later runs. Each run's
-figures are appended, with the load average, to ``<workdir>/results.jsonl``.
+It prints wall time, CPU time and peak memory of each, the ratio workflow/reference and the start-up-adjusted
+ratio ``(workflow - startup) / reference``, and checks that both pipelines produced the same records. Inputs
+are generated with pysam from a fixed seed under ``bench/work/`` (or ``--workdir``) and reused by later
+runs. Each run's figures are appended, with the load average, to ``<workdir>/results.jsonl``.
 
 Peak memory is given two ways: ``max RSS`` is ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` of the measuring
-subprocess (the largest single process of the tree), ``tree RSS`` is the largest sum of RSS over the whole process
-tree, sampled every 0.1 s (it catches snakemake + tool running side by side; short spikes may be missed).
+subprocess (the largest single process of the tree), ``tree RSS`` is the largest sum of RSS over the whole
+process tree, sampled every 0.1 s (it catches snakemake + tool running side by side; short spikes may be
+missed).
 """
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ LOG = logging.getLogger("bench.engine")
 PROJECT = Path(__file__).resolve().parent.parent
 GENERATOR_VERSION = 1  # bump when the generated inputs change, so cached inputs are rebuilt
 SEED = 20261122
-CONTIGS = [("chr1", 12_000_000), ("chr2", 10_000_000), ("chr3", 8_000_000), ("chrX", 6_000_000), ("chrM", 16_569)]
+CONTIGS = [("chr1", 12_000_000), ("chr2", 10_000_000), ("chr3", 8_000_000), ("chrX", 6_000_000),
+           ("chrM", 16_569)]
 READ_LENGTH = 100
 UNMAPPED_FRACTION = 0.01
 SIZES = {"large": {"reads": 2_000_000, "records": 1_000_000}, "small": {"reads": 20_000, "records": 20_000}}
@@ -80,7 +82,7 @@ class Measurement:
     load_after: tuple[float, float, float]
 
 
-# ----------------------------------------------------------------------------------------------------- generation
+# ------------------------------------------------------------------------------------------------ generation
 
 
 class Progress:
@@ -218,7 +220,7 @@ def ensure_inputs(workdir: Path, size: str) -> list[Source]:
             ensure_source(folder, "variants", "vcf", counts["records"], generate_vcf)]
 
 
-# ---------------------------------------------------------------------------------------------------- measuring
+# ------------------------------------------------------------------------------------------------- measuring
 
 
 def measure_child(spec: dict) -> dict:
@@ -251,8 +253,9 @@ def measure_child(spec: dict) -> dict:
             time.sleep(SAMPLE_INTERVAL)
         wall = time.monotonic() - start
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"wall_s": wall, "started": started, "cpu_s": usage.ru_utime + usage.ru_stime, "max_rss_mb": usage.ru_maxrss / 1024,
-            "tree_rss_mb": tree_peak / 2**20, "returncode": proc.returncode,
+    return {"wall_s": wall, "started": started, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "max_rss_mb": usage.ru_maxrss / 1024, "tree_rss_mb": tree_peak / 2**20,
+            "returncode": proc.returncode,
             "load_before": load_before, "load_after": os.getloadavg()}
 
 
@@ -275,7 +278,7 @@ def tail(path: Path, lines: int = 25) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-# ---------------------------------------------------------------------------------------------------- pipelines
+# ------------------------------------------------------------------------------------------------- pipelines
 
 
 def reference_script(source: Source, out: Path, sort_mem_mb: int) -> str:
@@ -312,14 +315,15 @@ hits=$(tabix {data} "$region" | wc -l)
 
 def step_times(log: Path) -> dict[str, float]:
     """Seconds per step of the reference pipeline, from the 'step NAME EPOCH' lines in its log."""
-    marks = [line.split() for line in log.read_text(errors="replace").splitlines() if line.startswith("step ")]
+    lines = log.read_text(errors="replace").splitlines()
+    marks = [line.split() for line in lines if line.startswith("step ")]
     return {a[1]: float(b[2]) - float(a[2]) for a, b in zip(marks, marks[1:])}
 
 
 def snakemake_command(project: Path, cache: Path, manifest: Path, roots: Path) -> list[str]:
     """The engine as the service runs it: plain snakemake, absolute cache path, a one-source manifest."""
-    return ["snakemake", "-s", str(project / "Snakefile"), "--cores", str(CORES), "--config", f"cache_dir={cache}",
-            f"manifest={manifest}", f"source_roots=['{roots}']"]
+    return ["snakemake", "-s", str(project / "Snakefile"), "--cores", str(CORES),
+            "--config", f"cache_dir={cache}", f"manifest={manifest}", f"source_roots=['{roots}']"]
 
 
 def artifact_of(cache: Path, source: Source) -> Path:
@@ -344,15 +348,17 @@ def rule_benchmarks(cache: Path, source: Source) -> dict[str, dict[str, float]]:
     for tsv in sorted((cache / "logs").glob(f"v*/*/{source.md5}/*.benchmark.tsv")):
         header, values = tsv.read_text().splitlines()[:2]
         row = dict(zip(header.split("\t"), values.split("\t")))
-        found[tsv.name.removesuffix(".benchmark.tsv")] = {"s": float(row["s"]), "max_rss_mb": float(row["max_rss"])}
+        rule = tsv.name.removesuffix(".benchmark.tsv")
+        found[rule] = {"s": float(row["s"]), "max_rss_mb": float(row["max_rss"])}
     return found
 
 
 def records_digest(path: Path, fmt: str) -> tuple[str, str]:
-    """(md5 of the header without @PG lines, md5 of the records) of a BAM or bgzipped text file, decompressed."""
+    """(md5 of the header minus @PG lines, md5 of the records) of a BAM or bgzipped file, decompressed."""
     head, body = hashlib.md5(), hashlib.md5()
     if fmt == "bam":
-        header = subprocess.run(["samtools", "view", "--no-PG", "-H", str(path)], capture_output=True, check=True)
+        header = subprocess.run(["samtools", "view", "--no-PG", "-H", str(path)],
+                                capture_output=True, check=True)
         head.update(b"".join(line for line in header.stdout.splitlines(keepends=True)
                              if not line.startswith(b"@PG")))
         with subprocess.Popen(["samtools", "view", "--no-PG", str(path)], stdout=subprocess.PIPE) as proc:
@@ -367,7 +373,7 @@ def records_digest(path: Path, fmt: str) -> tuple[str, str]:
     return head.hexdigest(), body.hexdigest()
 
 
-# ---------------------------------------------------------------------------------------------------------- run
+# ------------------------------------------------------------------------------------------------------- run
 
 
 def sort_memory_mb(project: Path) -> int:
@@ -389,8 +395,9 @@ def bench_source(source: Source, workdir: Path, repeat: int, project: Path) -> d
     runs = workdir / "runs" / source.name
     mem = sort_memory_mb(project)
     result: dict = {"input": source.name, "fmt": source.fmt, "records": source.records,
-                    "size_mb": source.path.stat().st_size / 1e6, "reference": [], "workflow": [], "startup": [],
-                    "reference_steps": [], "workflow_rules": [], "workflow_timeline": []}
+                    "size_mb": source.path.stat().st_size / 1e6,
+                    "reference": [], "workflow": [], "startup": [], "reference_steps": [],
+                    "workflow_rules": [], "workflow_timeline": []}
     for i in range(repeat):
         ref_out = fresh_dir(runs / "reference")
         log = ref_out / "reference.log"
@@ -420,51 +427,65 @@ def bench_source(source: Source, workdir: Path, repeat: int, project: Path) -> d
 
     ref_data = ref_out / ("data.bam" if source.fmt == "bam" else "data.vcf.gz")
     wf_data = artifact_of(cache, source)
-    index_ok = all(Path(f"{p}.{'bai' if source.fmt == 'bam' else 'tbi'}").exists() for p in (ref_data, wf_data))
+    suffix = ".bai" if source.fmt == "bam" else ".tbi"
+    index_ok = all(Path(f"{p}{suffix}").exists() for p in (ref_data, wf_data))
     ref_digest, wf_digest = records_digest(ref_data, source.fmt), records_digest(wf_data, source.fmt)
     result["same_header"] = ref_digest[0] == wf_digest[0]
     result["same_records"] = ref_digest[1] == wf_digest[1] and index_ok
     return result
 
 
-def best(runs: list[dict], key: str) -> float:
+def median_of(runs: list[dict], key: str) -> float:
     """The median over repeats (the only value when run once)."""
     return statistics.median(r[key] for r in runs)
+
+
+NOTES = """wf/ref = workflow wall / reference wall; adj = (workflow - start-up) / reference wall;
+maxRSS = largest single process (getrusage RUSAGE_CHILDREN); tree = peak RSS sum of the process tree;
+load = highest 1-min load average seen before a measured run.
+A cold run ends about 1 s after its last job: snakemake's job-rate limiter leaves a 1 s threading.Timer
+running that the interpreter waits for; a nothing-to-do run starts no timer, so 'start s' omits it."""
+
+
+def table_row(r: dict) -> str:
+    """One input's line of the result table."""
+    ref, wf = median_of(r["reference"], "wall_s"), median_of(r["workflow"], "wall_s")
+    up = median_of(r["startup"], "wall_s")
+    load = max(m["load_before"][0] for m in r["reference"] + r["workflow"])
+    same = ("yes" if r["same_records"] else "NO") + ("" if r["same_header"] else " (header differs)")
+    mem = [median_of(r[side], key)
+           for key in ("max_rss_mb", "tree_rss_mb") for side in ("reference", "workflow")]
+    return (f"{r['input']:<18}{r['records']:>10,}{r['size_mb']:>8.1f}{ref:>8.1f}{wf:>8.1f}{up:>8.1f}"
+            f"{wf / ref:>8.2f}{(wf - up) / ref:>7.2f}{median_of(r['reference'], 'cpu_s'):>8.1f}"
+            f"{median_of(r['workflow'], 'cpu_s'):>8.1f}{mem[0]:>9.0f}MB{mem[1]:>8.0f}MB{mem[2]:>7.0f}MB"
+            f"{mem[3]:>6.0f}MB{load:>6.2f}  {same}")
+
+
+def stage_lines(r: dict) -> list[str]:
+    """Where one input's time went, in its last run: reference steps, workflow rules and timeline."""
+    steps = ", ".join(f"{k} {v:.1f}" for k, v in r["reference_steps"][-1].items())
+    rules = ", ".join(f"{k} {v['s']:.1f} ({v['max_rss_mb']:.0f} MB)"
+                      for k, v in r["workflow_rules"][-1].items())
+    t = r["workflow_timeline"][-1]
+    return [f"  {r['input']}: {steps} | {rules or 'none'}",
+            f"  {'':{len(r['input'])}}  workflow timeline: source verified at {t['source']:.1f}, "
+            f"data at {t['data']:.1f}, index at {t['index']:.1f}, snakemake exited at {t['exit']:.1f} "
+            f"({t['exit'] - t['index']:.1f} s after the last artifact)"]
 
 
 def report(results: list[dict], size: str) -> str:
     """The result tables as text."""
     load = os.getloadavg()
-    lines = [f"engine benchmark, {size} inputs, --cores {CORES}; load average now {load[0]:.2f} {load[1]:.2f} "
-             f"{load[2]:.2f}; medians of {len(results[0]['reference'])} run(s)", ""]
+    lines = [f"engine benchmark, {size} inputs, --cores {CORES}; load average now "
+             f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+             f"medians of {len(results[0]['reference'])} run(s)", ""]
     head = (f"{'input':<18}{'records':>10}{'MB':>8}{'ref s':>8}{'wf s':>8}{'start s':>8}{'wf/ref':>8}"
             f"{'adj':>7}{'ref cpu':>8}{'wf cpu':>8}{'ref maxRSS':>11}{'wf maxRSS':>10}{'ref tree':>9}"
             f"{'wf tree':>8}{'load':>6}  same")
-    lines += [head, "-" * len(head)]
-    for r in results:
-        ref, wf, up = best(r["reference"], "wall_s"), best(r["workflow"], "wall_s"), best(r["startup"], "wall_s")
-        loads = [m["load_before"][0] for m in r["reference"] + r["workflow"]]
-        same = ("yes" if r["same_records"] else "NO") + ("" if r["same_header"] else " (header differs)")
-        lines.append(
-            f"{r['input']:<18}{r['records']:>10,}{r['size_mb']:>8.1f}{ref:>8.1f}{wf:>8.1f}{up:>8.1f}"
-            f"{wf / ref:>8.2f}{(wf - up) / ref:>7.2f}{best(r['reference'], 'cpu_s'):>8.1f}"
-            f"{best(r['workflow'], 'cpu_s'):>8.1f}{best(r['reference'], 'max_rss_mb'):>9.0f}MB"
-            f"{best(r['workflow'], 'max_rss_mb'):>8.0f}MB{best(r['reference'], 'tree_rss_mb'):>7.0f}MB"
-            f"{best(r['workflow'], 'tree_rss_mb'):>6.0f}MB{max(loads):>6.2f}  {same}")
-    lines += ["", "wf/ref = workflow wall / reference wall; adj = (workflow - start-up) / reference wall;",
-              "maxRSS = largest single process (getrusage RUSAGE_CHILDREN); tree = peak RSS sum of the process tree;",
-              "load = highest 1-min load average seen before a measured run.",
-              "A cold run ends about 1 s after its last job: snakemake's job-rate limiter leaves a 1 s threading.Timer",
-              "running that the interpreter waits for; a nothing-to-do run starts no timer, so 'start s' omits it.", "",
+    lines += [head, "-" * len(head), *map(table_row, results), "", NOTES, "",
               "stages (seconds, last run): reference steps | workflow rules with a benchmark: file"]
     for r in results:
-        steps = ", ".join(f"{k} {v:.1f}" for k, v in r["reference_steps"][-1].items())
-        rules = ", ".join(f"{k} {v['s']:.1f} ({v['max_rss_mb']:.0f} MB)" for k, v in r["workflow_rules"][-1].items())
-        lines.append(f"  {r['input']}: {steps} | {rules or 'none'}")
-        t = r["workflow_timeline"][-1]
-        lines.append(f"  {'':{len(r['input'])}}  workflow timeline: source verified at {t['source']:.1f}, data at "
-                     f"{t['data']:.1f}, index at {t['index']:.1f}, snakemake exited at {t['exit']:.1f} "
-                     f"({t['exit'] - t['index']:.1f} s after the last artifact)")
+        lines += stage_lines(r)
     return "\n".join(lines)
 
 
@@ -496,8 +517,9 @@ def main(argv: list[str] | None = None) -> int:
     text = report(results, size)
     print(text)
     with open(workdir / "results.jsonl", "a") as out:
-        out.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "size": size, "project": str(project),
-                              "loadavg": os.getloadavg(), "results": results}) + "\n")
+        out.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "size": size,
+                              "project": str(project), "loadavg": os.getloadavg(),
+                              "results": results}) + "\n")
     return 0 if all(r["same_records"] for r in results) else 1
 
 
