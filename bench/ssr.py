@@ -1,29 +1,29 @@
 #!/usr/bin/env python3
 """SSR benchmark: trackprep's analysis against croSSRoad (crossroad-cli 0.3.5), side by side in one run.
 
-    python3 bench/ssr.py                        # (a) sample + flanks, (b) sample, (c) 180 and 1000 strains, delivery
-    python3 bench/ssr.py --small                # smoke run: (a), (b), 36 strains, delivery
+    python3 bench/ssr.py           # (a) sample + flanks, (b) sample, (c) 180 and 1000 strains, delivery
+    python3 bench/ssr.py --small   # smoke run: (a), (b), 36 strains, delivery
     python3 bench/ssr.py --strains 180,1000,2000 --cap 1800 --workdir /scratch/ssr-bench
 
-Cases, each run cold by both tools with every croSSRoad parameter passed explicitly (12/6/4/3/3/2, minLen 1000,
-maxLen 10000000, unfair 0, min_repeat_count 1, min_genome_count 2, 2 threads):
+Cases, each run cold by both tools with every croSSRoad parameter passed explicitly (12/6/4/3/3/2, minLen
+1000, maxLen 10000000, unfair 0, min_repeat_count 1, min_genome_count 2, 2 threads):
 
 * (a) the shared sample (18 mpox genomes, categories, genes) with flanks;
 * (b) the same without flanks (snakemake's own start-up, ~2-3 s, weighs here);
 * (c) strains generated from the sample with repeat-length changes (each strain copies a sample genome and
   grows or shrinks a fifth of its repeats by one or two units; genes shifted accordingly), without flanks.
 
-trackprep runs as plain ``snakemake --cores 2`` into an empty cache and working directory; croSSRoad runs its CLI
-in a venv (``--crossroad-python``, ``$TRACKPREP_CROSSROAD_PYTHON``, or one installed from PyPI under the
-workdir). A peer run longer than ``--cap`` seconds (default 1800) is stopped and reported as a lower bound. After
-each case the result tables are compared row for row (order aside). Wall time, CPU time and peak memory (largest
-sum of RSS over the process tree, sampled every 0.1 s) are printed with the ratios, and every run is appended,
-with the load average, to ``<workdir>/results.jsonl``.
+trackprep runs as plain ``snakemake --cores 2`` into an empty cache and working directory; croSSRoad runs its
+CLI in a venv (``--crossroad-python``, ``$TRACKPREP_CROSSROAD_PYTHON``, or one installed from PyPI under the
+workdir). A peer run longer than ``--cap`` seconds (default 1800) is stopped and reported as a lower bound.
+After each case the result tables are compared row for row (order aside). Wall time, CPU time and peak memory
+(largest sum of RSS over the process tree, sampled every 0.1 s) are printed with the ratios, and every run is
+appended, with the load average, to ``<workdir>/results.jsonl``.
 
 Plot-data delivery: a real ``trackprep serve`` analyses case (a); then the Arrow endpoint and the zip download
-(+ unzip + pandas TSV parse) are each timed to a parsed table, cold (first request: the server builds the Arrow or
-zip) and warm, with the bytes on the wire.
-"""
+(+ unzip + pandas TSV parse) are each timed to a parsed table, cold (first request: the server builds the
+Arrow or zip) and warm, with the bytes on the wire."""
+
 from __future__ import annotations
 
 import argparse
@@ -51,17 +51,55 @@ PROJECT = Path(__file__).resolve().parent.parent
 SAMPLE = (PROJECT / ".." / "shared" / "data" / "crossroad").resolve()
 GENERATOR_VERSION = 1
 SEED = 20261122
-PARAMS = {"mono": 12, "di": 6, "tri": 4, "tetra": 3, "penta": 3, "hexa": 2, "minLen": 1000, "maxLen": 10_000_000,
-          "unfair": 0, "thread": 2, "min_repeat_count": 1, "min_genome_count": 2}
-CROSSROAD_DEPS = ["biopython", "numpy", "pandas", "pyarrow", "plotly", "plotly-upset-hd", "upsetplot", "rich",
-                  "rich-click", "typer", "colorlog", "argcomplete", "fastapi", "uvicorn", "python-multipart",
-                  "pydantic", "requests", "python-dotenv", "tqdm"]
-COMPARED = ["intrim/reformatted.tsv", "main/mergedOut.tsv", "main/ssr_genecombo.tsv", "main/mutational_hotspot.csv",
-            "main/hssr_data.csv", "main/flanks/flanked.tsv", "main/flanks/pattern_summary.csv"]
+PARAMS = {
+    "mono": 12,
+    "di": 6,
+    "tri": 4,
+    "tetra": 3,
+    "penta": 3,
+    "hexa": 2,
+    "minLen": 1000,
+    "maxLen": 10_000_000,
+    "unfair": 0,
+    "thread": 2,
+    "min_repeat_count": 1,
+    "min_genome_count": 2,
+}
+CROSSROAD_DEPS = [
+    "biopython",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "plotly",
+    "plotly-upset-hd",
+    "upsetplot",
+    "rich",
+    "rich-click",
+    "typer",
+    "colorlog",
+    "argcomplete",
+    "fastapi",
+    "uvicorn",
+    "python-multipart",
+    "pydantic",
+    "requests",
+    "python-dotenv",
+    "tqdm",
+]
+COMPARED = [
+    "intrim/reformatted.tsv",
+    "main/mergedOut.tsv",
+    "main/ssr_genecombo.tsv",
+    "main/mutational_hotspot.csv",
+    "main/hssr_data.csv",
+    "main/flanks/flanked.tsv",
+    "main/flanks/pattern_summary.csv",
+]
 SAMPLE_INTERVAL = 0.1
 
 
 # ---------------------------------------------------------------------------------------------------- inputs
+
 
 def read_fasta(path: Path) -> list[tuple[str, str]]:
     records, name, chunks = [], None, []
@@ -92,7 +130,11 @@ def repeat_loci(seq: str) -> list[tuple[int, int, int]]:
 def generate_strains(folder: Path, count: int) -> dict[str, Path]:
     """``count`` strains of the sample: FASTA, category table and gene BED (cached under ``folder``)."""
     done = folder / f".done-v{GENERATOR_VERSION}"
-    paths = {"fasta": folder / "strains.fa", "categories": folder / "strains.tsv", "gene_bed": folder / "strains.bed"}
+    paths = {
+        "fasta": folder / "strains.fa",
+        "categories": folder / "strains.tsv",
+        "gene_bed": folder / "strains.bed",
+    }
     if done.exists():
         return paths
     folder.mkdir(parents=True, exist_ok=True)
@@ -109,8 +151,9 @@ def generate_strains(folder: Path, count: int) -> dict[str, Path]:
         header = next(reader)
         for row in reader:
             categories[row[0]] = row[1:]
-    with open(paths["fasta"], "w") as fasta, open(paths["categories"], "w") as cats, \
-            open(paths["gene_bed"], "w") as bed:
+    with open(paths["fasta"], "w") as fasta, open(paths["categories"], "w") as cats, open(
+        paths["gene_bed"], "w"
+    ) as bed:
         cats.write("\t".join(header) + "\n")
         for i in range(count):
             base, seq = genomes[i % len(genomes)]
@@ -126,7 +169,7 @@ def generate_strains(folder: Path, count: int) -> dict[str, Path]:
                 if change > 0:
                     pieces.append(seq[stop - period:stop] * (change // period))
                 else:
-                    pieces[-1] = pieces[-1][:len(pieces[-1]) + change]
+                    pieces[-1] = pieces[-1][: len(pieces[-1]) + change]
                 shifts.append((stop, change))
                 last = stop
             pieces.append(seq[last:])
@@ -149,14 +192,23 @@ def generate_strains(folder: Path, count: int) -> dict[str, Path]:
 
 # ------------------------------------------------------------------------------------------------- measuring
 
+
 def measure(cmd: list[str], cwd: Path, log: Path, env: dict | None = None, cap: float | None = None) -> dict:
-    """Run a command: wall and CPU seconds, peak process-tree RSS (sampled), exit code, whether it was capped."""
+    """Run a command: wall and CPU seconds, peak process-tree RSS (sampled), exit code, whether it was
+    capped."""
     cwd.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
     with open(log, "ab") as out:
         start = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         root = psutil.Process(proc.pid)
         peak, cpu, capped = 0, {}, False
         while proc.poll() is None:
@@ -184,8 +236,14 @@ def measure(cmd: list[str], cwd: Path, log: Path, env: dict | None = None, cap: 
             time.sleep(SAMPLE_INTERVAL)
         proc.wait()
         wall = time.monotonic() - start
-    return {"wall_s": round(wall, 3), "cpu_s": round(sum(cpu.values()), 2), "peak_rss_mb": round(peak / 2**20, 1),
-            "returncode": proc.returncode, "capped": capped, "load_before": load}
+    return {
+        "wall_s": round(wall, 3),
+        "cpu_s": round(sum(cpu.values()), 2),
+        "peak_rss_mb": round(peak / 2**20, 1),
+        "returncode": proc.returncode,
+        "capped": capped,
+        "load_before": load,
+    }
 
 
 def crossroad_python(workdir: Path, given: str | None) -> Path:
@@ -203,15 +261,51 @@ def crossroad_python(workdir: Path, given: str | None) -> Path:
     return python
 
 
-def run_crossroad(python: Path, inputs: dict, flanks: bool, out: Path, cap: float) -> tuple[dict, Path | None]:
-    args = ["--fasta", str(inputs["fasta"]), "--categories", str(inputs["categories"]), "--gene-bed",
-            str(inputs["gene_bed"]), "--output-dir", str(out), "--threads", str(PARAMS["thread"]),
-            "--mono", "12", "--di", "6", "--tri", "4", "--tetra", "3", "--penta", "3", "--hexa", "2",
-            "--min-len", "1000", "--max-len", "10000000", "--unfair", "0", "--repeat-threshold", "1",
-            "--genome-threshold", "2"] + (["--flanks"] if flanks else [])
+def run_crossroad(
+    python: Path, inputs: dict, flanks: bool, out: Path, cap: float
+) -> tuple[dict, Path | None]:
+    args = [
+        "--fasta",
+        str(inputs["fasta"]),
+        "--categories",
+        str(inputs["categories"]),
+        "--gene-bed",
+        str(inputs["gene_bed"]),
+        "--output-dir",
+        str(out),
+        "--threads",
+        str(PARAMS["thread"]),
+        "--mono",
+        "12",
+        "--di",
+        "6",
+        "--tri",
+        "4",
+        "--tetra",
+        "3",
+        "--penta",
+        "3",
+        "--hexa",
+        "2",
+        "--min-len",
+        "1000",
+        "--max-len",
+        "10000000",
+        "--unfair",
+        "0",
+        "--repeat-threshold",
+        "1",
+        "--genome-threshold",
+        "2",
+    ] + (["--flanks"] if flanks else [])
     env = dict(os.environ, PATH=f"{python.parent}:{os.environ['PATH']}", CROSSROAD_JOB_DIR=str(out))
-    m = measure([str(python), "-c", "from crossroad.cli.main import app; app()", *args], out, out / "run.log", env,
-                cap)
+    m = measure(
+        [str(python), "-c", "from crossroad.cli.main import app; app()", *args],
+        out,
+        out / "run.log",
+        env,
+        cap,
+    )
     jobs = [p for p in out.iterdir() if p.name.startswith("job_")]
     return m, (jobs[0] / "output" if jobs and not m["capped"] and m["returncode"] == 0 else None)
 
@@ -220,11 +314,31 @@ def run_trackprep(inputs: dict, flanks: bool, work: Path) -> tuple[dict, Path]:
     import yaml
 
     work.mkdir(parents=True, exist_ok=True)
-    config = {"ssr": {"fasta": str(inputs["fasta"]), "categories": str(inputs["categories"]),
-                      "gene_bed": str(inputs["gene_bed"]), "flanks": flanks, "perf_params": PARAMS}}
+    config = {
+        "ssr": {
+            "fasta": str(inputs["fasta"]),
+            "categories": str(inputs["categories"]),
+            "gene_bed": str(inputs["gene_bed"]),
+            "flanks": flanks,
+            "perf_params": PARAMS,
+        }
+    }
     (work / "ssr.yaml").write_text(yaml.safe_dump(config))
-    m = measure(["snakemake", "-s", str(PROJECT / "Snakefile"), "--cores", "2", "--configfile", "ssr.yaml",
-                 "--config", f"cache_dir={work / 'cache'}"], work, work / "run.log")
+    m = measure(
+        [
+            "snakemake",
+            "-s",
+            str(PROJECT / "Snakefile"),
+            "--cores",
+            "2",
+            "--configfile",
+            "ssr.yaml",
+            "--config",
+            f"cache_dir={work / 'cache'}",
+        ],
+        work,
+        work / "run.log",
+    )
     if m["returncode"] != 0:
         raise SystemExit(f"trackprep failed, see {work / 'run.log'}")
     (out,) = (work / "cache").glob("ssr/v1/*/output")
@@ -241,8 +355,11 @@ def row_multiset(path: Path) -> tuple[list[str], collections.Counter]:
 def compare(ours: Path, theirs: Path | None) -> dict[str, bool] | None:
     if theirs is None:
         return None
-    return {t: row_multiset(ours / t) == row_multiset(theirs / t) for t in COMPARED
-            if (theirs / t).exists() or (ours / t).exists()}
+    return {
+        t: row_multiset(ours / t) == row_multiset(theirs / t)
+        for t in COMPARED
+        if (theirs / t).exists() or (ours / t).exists()
+    }
 
 
 def fresh(path: Path) -> Path:
@@ -255,18 +372,33 @@ def bench_case(name: str, inputs: dict, flanks: bool, workdir: Path, python: Pat
     LOG.info("case %s: trackprep", name)
     ours_m, ours = run_trackprep(inputs, flanks, fresh(workdir / "runs" / name / "trackprep"))
     LOG.info("case %s: trackprep %.1f s; croSSRoad (cap %d s)", name, ours_m["wall_s"], cap)
-    theirs_m, theirs = run_crossroad(python, inputs, flanks, fresh(workdir / "runs" / name / "crossroad"), cap)
+    theirs_m, theirs = run_crossroad(
+        python, inputs, flanks, fresh(workdir / "runs" / name / "crossroad"), cap
+    )
     same = compare(ours, theirs)
-    result = {"case": name, "flanks": flanks, "genomes": sum(1 for line in open(inputs["fasta"]) if line[0] == ">"),
-              "trackprep": ours_m, "crossroad": theirs_m, "identical": same,
-              "speedup": round(theirs_m["wall_s"] / ours_m["wall_s"], 1),
-              "speedup_is_lower_bound": theirs_m["capped"]}
-    LOG.info("case %s: croSSRoad %.1f s%s -> %.1fx; identical tables: %s", name, theirs_m["wall_s"],
-             " (capped)" if theirs_m["capped"] else "", result["speedup"], same)
+    result = {
+        "case": name,
+        "flanks": flanks,
+        "genomes": sum(1 for line in open(inputs["fasta"]) if line[0] == ">"),
+        "trackprep": ours_m,
+        "crossroad": theirs_m,
+        "identical": same,
+        "speedup": round(theirs_m["wall_s"] / ours_m["wall_s"], 1),
+        "speedup_is_lower_bound": theirs_m["capped"],
+    }
+    LOG.info(
+        "case %s: croSSRoad %.1f s%s -> %.1fx; identical tables: %s",
+        name,
+        theirs_m["wall_s"],
+        " (capped)" if theirs_m["capped"] else "",
+        result["speedup"],
+        same,
+    )
     return result
 
 
 # -------------------------------------------------------------------------------------------------- delivery
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -284,8 +416,14 @@ def bench_delivery(workdir: Path, repeat: int) -> dict:
     port = free_port()
     env = dict(os.environ, TRACKPREP_DATA_DIR=str(base / "data"), TRACKPREP_SAMPLES="none")
     log = open(base / "serve.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "webapp.cli", "serve", "--port", str(port)], env=env, cwd=base,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webapp.cli", "serve", "--port", str(port)],
+        env=env,
+        cwd=base,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     http = requests.Session()
     try:
@@ -295,17 +433,26 @@ def bench_delivery(workdir: Path, repeat: int) -> dict:
                     break
             except requests.RequestException:
                 time.sleep(0.2)
-        files = {name: open(SAMPLE / f, "rb") for name, f in
-                 (("fasta_file", "1small.fa"), ("categories_file", "3.tsv"), ("gene_bed", "2.bed"))}
-        job = http.post(f"{url}/analyze_ssr/", files=files, data={"perf_params": json.dumps(PARAMS),
-                                                                  "flanks": "true"}).json()
+        files = {
+            name: open(SAMPLE / f, "rb")
+            for name, f in (("fasta_file", "1small.fa"), ("categories_file", "3.tsv"), ("gene_bed", "2.bed"))
+        }
+        job = http.post(
+            f"{url}/analyze_ssr/", files=files, data={"perf_params": json.dumps(PARAMS), "flanks": "true"}
+        ).json()
         for handle in files.values():
             handle.close()
-        while http.get(f"{url}/api/job/{job['job_id']}/status").json()["status"] not in ("completed", "failed"):
+        while http.get(f"{url}/api/job/{job['job_id']}/status").json()["status"] not in (
+            "completed",
+            "failed",
+        ):
             time.sleep(0.2)
         results = {}
-        for key, table in (("plot_source", "main/mergedOut.tsv"), ("ssr_gene_intersect", "main/ssr_genecombo.tsv"),
-                           ("flanked_data", "main/flanks/flanked.tsv")):
+        for key, table in (
+            ("plot_source", "main/mergedOut.tsv"),
+            ("ssr_gene_intersect", "main/ssr_genecombo.tsv"),
+            ("flanked_data", "main/flanks/flanked.tsv"),
+        ):
             runs = {"arrow": [], "zip_tsv": []}
             for attempt in range(repeat + 1):  # the first one is cold: the server builds the Arrow / the zip
                 start = time.perf_counter()
@@ -320,10 +467,16 @@ def bench_delivery(workdir: Path, repeat: int) -> dict:
             summary = {}
             for way, values in runs.items():
                 warm = sorted(v[0] for v in values[1:]) or [values[0][0]]
-                summary[way] = {"bytes": values[-1][1], "rows": values[-1][2], "cold_s": round(values[0][0], 4),
-                                "warm_median_s": round(warm[len(warm) // 2], 4)}
+                summary[way] = {
+                    "bytes": values[-1][1],
+                    "rows": values[-1][2],
+                    "cold_s": round(values[0][0], 4),
+                    "warm_median_s": round(warm[len(warm) // 2], 4),
+                }
             summary["bytes_ratio"] = round(summary["zip_tsv"]["bytes"] / summary["arrow"]["bytes"], 1)
-            summary["warm_time_ratio"] = round(summary["zip_tsv"]["warm_median_s"] / summary["arrow"]["warm_median_s"], 1)
+            summary["warm_time_ratio"] = round(
+                summary["zip_tsv"]["warm_median_s"] / summary["arrow"]["warm_median_s"], 1
+            )
             results[key] = summary
             LOG.info("delivery %s: %s", key, summary)
         return results
@@ -347,8 +500,13 @@ def main(argv: list[str] | None = None) -> int:
     skip = set(filter(None, args.skip.split(",")))
     python = crossroad_python(args.workdir, args.crossroad_python)
     sample = {"fasta": SAMPLE / "1small.fa", "categories": SAMPLE / "3.tsv", "gene_bed": SAMPLE / "2.bed"}
-    results = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "load_at_start": os.getloadavg(),
-               "cpus": os.cpu_count(), "cases": [], "delivery": None}
+    results = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "load_at_start": os.getloadavg(),
+        "cpus": os.cpu_count(),
+        "cases": [],
+        "delivery": None,
+    }
     if "a" not in skip:
         results["cases"].append(bench_case("a_sample_flanks", sample, True, args.workdir, python, args.cap))
     if "b" not in skip:
@@ -356,27 +514,37 @@ def main(argv: list[str] | None = None) -> int:
     if "c" not in skip:
         for count in ([36] if args.small else [int(c) for c in args.strains.split(",")]):
             inputs = generate_strains(args.workdir / "inputs" / f"strains_{count}", count)
-            results["cases"].append(bench_case(f"c_strains_{count}", inputs, False, args.workdir, python, args.cap))
+            results["cases"].append(
+                bench_case(f"c_strains_{count}", inputs, False, args.workdir, python, args.cap)
+            )
     if "delivery" not in skip:
         results["delivery"] = bench_delivery(args.workdir, args.repeat)
     results["load_at_end"] = os.getloadavg()
     with open(args.workdir / "results.jsonl", "a") as handle:
         handle.write(json.dumps(results) + "\n")
-    print(f"{'case':<20} {'genomes':>7} {'trackprep s':>11} {'MB':>6} {'croSSRoad s':>12} {'MB':>6} {'speed-up':>9}"
-          f"  identical")
+    print(
+        f"{'case':<20} {'genomes':>7} {'trackprep s':>11} {'MB':>6} {'croSSRoad s':>12} {'MB':>6} "
+        f"{'speed-up':>9}"
+        f"  identical"
+    )
     for case in results["cases"]:
         ours, theirs = case["trackprep"], case["crossroad"]
         bound = ">" if case["speedup_is_lower_bound"] else ""
         same = "n/a (capped)" if case["identical"] is None else all(case["identical"].values())
-        print(f"{case['case']:<20} {case['genomes']:>7} {ours['wall_s']:>11.2f} {ours['peak_rss_mb']:>6.0f} "
-              f"{bound + format(theirs['wall_s'], '.1f'):>12} {theirs['peak_rss_mb']:>6.0f} "
-              f"{bound + format(case['speedup'], '.1f') + 'x':>9}  {same}")
+        print(
+            f"{case['case']:<20} {case['genomes']:>7} {ours['wall_s']:>11.2f} {ours['peak_rss_mb']:>6.0f} "
+            f"{bound + format(theirs['wall_s'], '.1f'):>12} {theirs['peak_rss_mb']:>6.0f} "
+            f"{bound + format(case['speedup'], '.1f') + 'x':>9}  {same}"
+        )
     if results["delivery"]:
         for key, d in results["delivery"].items():
-            print(f"delivery {key}: Arrow {d['arrow']['bytes']} B, {d['arrow']['warm_median_s'] * 1000:.1f} ms "
-                  f"(cold {d['arrow']['cold_s'] * 1000:.0f} ms); zip+TSV {d['zip_tsv']['bytes']} B, "
-                  f"{d['zip_tsv']['warm_median_s'] * 1000:.1f} ms (cold {d['zip_tsv']['cold_s'] * 1000:.0f} ms); "
-                  f"{d['bytes_ratio']}x fewer bytes, {d['warm_time_ratio']}x faster")
+            print(
+                f"delivery {key}: Arrow {d['arrow']['bytes']} B, {d['arrow']['warm_median_s'] * 1000:.1f} ms "
+                f"(cold {d['arrow']['cold_s'] * 1000:.0f} ms); zip+TSV {d['zip_tsv']['bytes']} B, "
+                f"{d['zip_tsv']['warm_median_s'] * 1000:.1f} ms "
+                f"(cold {d['zip_tsv']['cold_s'] * 1000:.0f} ms); "
+                f"{d['bytes_ratio']}x fewer bytes, {d['warm_time_ratio']}x faster"
+            )
     print(f"load average: start {results['load_at_start']}, end {results['load_at_end']}")
     return 0
 

@@ -20,17 +20,16 @@ rule ssr_detect:
         f"{SSR_ROOT}/logs/ssr_detect.log",
     benchmark:
         f"{SSR_ROOT}/logs/ssr_detect.benchmark.tsv"
-    threads: lambda wildcards: ssr_config(wildcards)["perf_params"]["thread"]  # detection runs genomes in parallel
+    threads: 1  # one process: a pool was measured slower on 2 cores (see ssr_m2.py)
     resources:
-        # genomes stream one at a time per process; the SSR rows (a few hundred bytes each) stay in memory
-        mem_mb=lambda wildcards, input, threads: 300 * threads + int(2 * input.size_mb) + 200,
+        # genomes stream one at a time; the SSR rows (about 1 kB each as Python lists) stay in memory
+        mem_mb=lambda wildcards, input: int(1.5 * input.size_mb) + 300,
     conda:
         "../envs/python.yaml"
     shell:
         """
         set -euo pipefail
-        python3 {params.script:q} --fasta {input.fasta:q} --out-dir {params.out:q} --threads {threads} \
-            {params.args} 2> {log:q}
+        python3 {params.script:q} --fasta {input.fasta:q} --out-dir {params.out:q} {params.args} 2> {log:q}
         """
 
 

@@ -1,5 +1,7 @@
-"""The SSR analysis API against real servers: gunicorn serving the app without a dispatcher (jobs stay queued, so
-"not completed" is deterministic), then a real `trackprep worker` that runs the queued analysis with snakemake."""
+"""The SSR analysis API against real servers: gunicorn serving the app without a dispatcher (jobs stay queued,
+so "not completed" is deterministic), then a real `trackprep worker` that runs the queued analysis with
+snakemake."""
+
 from __future__ import annotations
 
 import csv
@@ -17,10 +19,27 @@ import pytest
 from conftest import CROSSROAD, Service
 from test_ssr_detect import LEFT, RIGHT
 
-SAMPLE = {"fasta_file": CROSSROAD / "1small.fa", "categories_file": CROSSROAD / "3.tsv",
-          "gene_bed": CROSSROAD / "2.bed"}
-PARAMS = json.dumps({"mono": 12, "di": 6, "tri": 4, "tetra": 3, "penta": 3, "hexa": 2, "minLen": 1000,
-                     "maxLen": 10000000, "unfair": 0, "thread": 2, "min_repeat_count": 1, "min_genome_count": 2})
+SAMPLE = {
+    "fasta_file": CROSSROAD / "1small.fa",
+    "categories_file": CROSSROAD / "3.tsv",
+    "gene_bed": CROSSROAD / "2.bed",
+}
+PARAMS = json.dumps(
+    {
+        "mono": 12,
+        "di": 6,
+        "tri": 4,
+        "tetra": 3,
+        "penta": 3,
+        "hexa": 2,
+        "minLen": 1000,
+        "maxLen": 10000000,
+        "unfair": 0,
+        "thread": 2,
+        "min_repeat_count": 1,
+        "min_genome_count": 2,
+    }
+)
 
 
 class WebOnly(Service):
@@ -28,9 +47,22 @@ class WebOnly(Service):
 
     def start_web(self) -> "WebOnly":
         log = open(self.base / "gunicorn.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
-                                      "--workers", "2", "webapp.app:create_app()"], env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT, cwd=self.base)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "2",
+                "webapp.app:create_app()",
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.base,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -60,9 +92,13 @@ def analysed(tmp_path_factory):
     first = submit(web, SAMPLE, perf_params=PARAMS, flanks="true")
     assert first.status_code == 202, first.text
     job_id = first.json()["job_id"]
-    queued = {"first": first.json(), "again": submit(web, SAMPLE, perf_params=PARAMS, flanks="true").json(),
-              "plot": web.get(f"/api/job/{job_id}/plot_data/plot_source"),
-              "zip": web.get(f"/api/job/{job_id}/download_zip"), "status": web.get(f"/api/job/{job_id}/status").json()}
+    queued = {
+        "first": first.json(),
+        "again": submit(web, SAMPLE, perf_params=PARAMS, flanks="true").json(),
+        "plot": web.get(f"/api/job/{job_id}/plot_data/plot_source"),
+        "zip": web.get(f"/api/job/{job_id}/download_zip"),
+        "status": web.get(f"/api/job/{job_id}/status").json(),
+    }
     worker = Service(base, web.env)
     worker.start("worker")
     final = web.wait_job(job_id, timeout=600)
@@ -100,11 +136,19 @@ def as_text(value) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-@pytest.mark.parametrize("key, table", [
-    ("plot_source", "main/mergedOut.tsv"), ("upset", "main/mergedOut.tsv"), ("hotspot", "main/mutational_hotspot.csv"),
-    ("hssr_data", "main/hssr_data.csv"), ("gene_motif_dot_plot", "main/hssr_data.csv"),
-    ("ssr_gene_intersect", "main/ssr_genecombo.tsv"), ("flanked_data", "main/flanks/flanked.tsv"),
-    ("pattern_summary", "main/flanks/pattern_summary.csv")])
+@pytest.mark.parametrize(
+    "key, table",
+    [
+        ("plot_source", "main/mergedOut.tsv"),
+        ("upset", "main/mergedOut.tsv"),
+        ("hotspot", "main/mutational_hotspot.csv"),
+        ("hssr_data", "main/hssr_data.csv"),
+        ("gene_motif_dot_plot", "main/hssr_data.csv"),
+        ("ssr_gene_intersect", "main/ssr_genecombo.tsv"),
+        ("flanked_data", "main/flanks/flanked.tsv"),
+        ("pattern_summary", "main/flanks/pattern_summary.csv"),
+    ],
+)
 def test_plot_data_is_arrow_holding_the_tables_values(analysed, key, table):
     web, job_id, _final, _queued = analysed
     response = web.get(f"/api/job/{job_id}/plot_data/{key}")
@@ -139,7 +183,11 @@ def test_zip_files_download_and_logs(analysed):
     assert paths["main/mutational_hotspot.csv"]["label"] == "mutational hotspots"
     one = web.get(paths["intrim/genome_stats.tsv"]["url"], headers={"Range": "bytes=0-7"})
     assert one.status_code == 206 and one.content == b"genomeID"
-    for sneaky in ("..%2Finput%2Fgenomes.fa", "%2E%2E/%2E%2E/input/genomes.fa", "main/../../input/genomes.fa"):
+    for sneaky in (
+        "..%2Finput%2Fgenomes.fa",
+        "%2E%2E/%2E%2E/input/genomes.fa",
+        "main/../../input/genomes.fa",
+    ):
         assert web.get(f"/api/job/{job_id}/download/{sneaky}").status_code == 404
     text = web.get(f"/api/job/{job_id}/logs").text
     assert "ssr_detect" in text and "ssr_hotspots" in text
@@ -150,24 +198,33 @@ def tiny_fasta(path: Path, header_extra: str = "", repeat: str = "A" * 14) -> Pa
     return path
 
 
-@pytest.mark.parametrize("files, form, reason", [
-    ({"fasta_file": "notfasta"}, {}, "not FASTA"),
-    ({"fasta_file": "spaced"}, {}, "holds spaces"),
-    ({"fasta_file": "dup"}, {}, "duplicate record id"),
-    ({"fasta_file": "ok", "categories_file": "nocol"}, {}, "no 'genomeID' column"),
-    ({"fasta_file": "ok", "gene_bed": "bed3"}, {}, "3 column(s)"),
-    ({"fasta_file": "ok", "gene_bed": "badcoord"}, {}, "end 5 is before start 10"),
-    ({"fasta_file": "ok"}, {"perf_params": '{"speed": 1}'}, "unknown perf_params key(s): speed"),
-    ({"fasta_file": "ok"}, {"perf_params": '{"mono": 0}'}, "perf_params.mono = 0 is out of range"),
-    ({"fasta_file": "ok"}, {"perf_params": "{not json"}, "not valid JSON"),
-    ({"fasta_file": "ok"}, {"reference_id": "g9"}, "reference_id 'g9' is not a record id"),
-    ({}, {}, "fasta_file is required"),
-])
+@pytest.mark.parametrize(
+    "files, form, reason",
+    [
+        ({"fasta_file": "notfasta"}, {}, "not FASTA"),
+        ({"fasta_file": "spaced"}, {}, "holds spaces"),
+        ({"fasta_file": "dup"}, {}, "duplicate record id"),
+        ({"fasta_file": "ok", "categories_file": "nocol"}, {}, "no 'genomeID' column"),
+        ({"fasta_file": "ok", "gene_bed": "bed3"}, {}, "3 column(s)"),
+        ({"fasta_file": "ok", "gene_bed": "badcoord"}, {}, "end 5 is before start 10"),
+        ({"fasta_file": "ok"}, {"perf_params": '{"speed": 1}'}, "unknown perf_params key(s): speed"),
+        ({"fasta_file": "ok"}, {"perf_params": '{"mono": 0}'}, "perf_params.mono = 0 is out of range"),
+        ({"fasta_file": "ok"}, {"perf_params": "{not json"}, "not valid JSON"),
+        ({"fasta_file": "ok"}, {"reference_id": "g9"}, "reference_id 'g9' is not a record id"),
+        ({}, {}, "fasta_file is required"),
+    ],
+)
 def test_bad_submissions_are_422_with_the_reason(analysed, tmp_path, files, form, reason):
     web = analysed[0]
-    made = {"notfasta": "ACGT\n", "spaced": f">g1 desc\n{LEFT}\n", "dup": f">g1\n{LEFT}\n>g1\n{RIGHT}\n",
-            "ok": f">g1\n{LEFT}\n", "nocol": "id\tcategory\ng1\tI\n", "bed3": "g1\t1\t10\n",
-            "badcoord": "g1\t10\t5\tgeneA\n"}
+    made = {
+        "notfasta": "ACGT\n",
+        "spaced": f">g1 desc\n{LEFT}\n",
+        "dup": f">g1\n{LEFT}\n>g1\n{RIGHT}\n",
+        "ok": f">g1\n{LEFT}\n",
+        "nocol": "id\tcategory\ng1\tI\n",
+        "bed3": "g1\t1\t10\n",
+        "badcoord": "g1\t10\t5\tgeneA\n",
+    }
     paths = {}
     for field, name in files.items():
         paths[field] = tmp_path / name
@@ -186,7 +243,7 @@ def test_missing_inputs_give_404_with_the_reason_and_empty_tables_204(tmp_path, 
     assert hotspot.status_code == 404 and "gene_bed" in hotspot.json()["detail"]
     flanked = service.get(f"/api/job/{job_id}/plot_data/flanked_data")
     assert flanked.status_code == 404 and "flanks" in flanked.json()["detail"]
-    assert service.get(f"/api/job/{job_id}/plot_data/plot_source").status_code == 200   # reformatted.tsv
+    assert service.get(f"/api/job/{job_id}/plot_data/plot_source").status_code == 200  # reformatted.tsv
     empty = tiny_fasta(tmp_path / "empty.fa", repeat="")
     job_id = submit(service, {"fasta_file": empty}, perf_params=json.dumps({"minLen": 10})).json()["job_id"]
     assert service.wait_job(job_id)["status"] == "completed"
@@ -196,16 +253,21 @@ def test_missing_inputs_give_404_with_the_reason_and_empty_tables_204(tmp_path, 
 def test_large_tables_come_as_a_preview(service_factory, tmp_path):
     svc = service_factory("preview")
     svc.start()
-    # the app reads SSR_PREVIEW_* from its config; the served default is 64 MiB, so check the headers on a tiny
-    # threshold through the Flask app itself, backed by the same data dir and the finished job
+    # the app reads SSR_PREVIEW_* from its config and the served default is 64 MiB: check the headers on a
+    # tiny threshold through the Flask app itself, backed by the same data dir and the finished job
     fasta = tiny_fasta(tmp_path / "two.fa", repeat="A" * 14 + LEFT + "AG" * 7)
     job_id = submit(svc, {"fasta_file": fasta}, perf_params=json.dumps({"minLen": 10})).json()["job_id"]
     assert svc.wait_job(job_id)["status"] == "completed"
     import webapp
     from webapp import settings as settings_module
 
-    app = webapp.create_app({"TRACKPREP_SETTINGS": settings_module.load(svc.env), "SSR_PREVIEW_MAX_BYTES": 10,
-                             "SSR_PREVIEW_ROWS": 1})
+    app = webapp.create_app(
+        {
+            "TRACKPREP_SETTINGS": settings_module.load(svc.env),
+            "SSR_PREVIEW_MAX_BYTES": 10,
+            "SSR_PREVIEW_ROWS": 1,
+        }
+    )
     response = app.test_client().get(f"/api/job/{job_id}/plot_data/plot_source")
     assert response.status_code == 200
     assert response.headers["X-Data-Truncated"] == "true"
@@ -219,5 +281,7 @@ def test_over_the_size_limit_is_413_with_nothing_left(service_factory, tmp_path)
     response = submit(svc, {"fasta_file": CROSSROAD / "1small.fa"})
     assert response.status_code == 413
     assert response.json()["error"]
-    leftovers = [p for p in (svc.cache / "ssr").rglob("*") if p.is_file()] if (svc.cache / "ssr").exists() else []
+    leftovers = (
+        [p for p in (svc.cache / "ssr").rglob("*") if p.is_file()] if (svc.cache / "ssr").exists() else []
+    )
     assert leftovers == []

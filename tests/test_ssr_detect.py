@@ -1,6 +1,7 @@
 """SSR stage M2 pieces on hand-made sequences whose expected calls are worked out by hand from PERF 0.4.8's
 rules (windows of size x min_units; extension while the period holds; the next scan starting at stop - L + 1).
 The parity tier compares with PERF itself on random sequences."""
+
 from __future__ import annotations
 
 import sys
@@ -26,8 +27,11 @@ def calls(seq: str, units=DEFAULT_UNITS) -> list[tuple]:
 
 def naive_periodic_windows(seq: str) -> bool:
     """An independent check that a filler has no 12-base window with a period of 6 or less."""
-    return any(all(seq[i + j] == seq[i + j + p] for j in range(12 - p))
-               for p in range(1, 7) for i in range(len(seq) - 11))
+    return any(
+        all(seq[i + j] == seq[i + j + p] for j in range(12 - p))
+        for p in range(1, 7)
+        for i in range(len(seq) - 11)
+    )
 
 
 def test_fillers_hold_no_repeat():
@@ -70,14 +74,15 @@ def test_n_breaks_a_repeat():
 
 
 def test_overlapping_calls_are_both_reported():
-    # A x12 at 20..32, then TATATATATATA: the period-2 run starts at 31 (A at 31, T at 32, A at 33 ...) and ends at 44.
-    # After the mono call PERF resumes at 32 - 12 + 1 = 21, reaches 31 and reports the di repeat too.
+    # A x12 at 20..32, then TATATATATATA: the period-2 run starts at 31 (A at 31, T at 32, A at 33 ...)
+    # and ends at 44. After the mono call PERF resumes at 32 - 12 + 1 = 21, reaches 31 and reports the
+    # di repeat too.
     seq = LEFT + "A" * 12 + "TATATATATATA" + RIGHT
     assert calls(seq) == [(20, 32, "A", 12, "+", 12, "A"), (31, 44, "AT", 13, "+", 6, "AT")]
 
 
 def test_penta_calls_come_from_the_second_pass_after_all_twelve_base_calls():
-    # penta x3 = 15 bases: PERF's second pass (cutoff 15) runs after the cutoff-12 pass over the whole sequence
+    # penta x3 = 15 bases: PERF's second pass (cutoff 15) runs after the whole cutoff-12 pass
     seq = LEFT + "AACGT" * 3 + RIGHT + "A" * 12 + LEFT
     assert calls(seq) == [(55, 67, "A", 12, "+", 12, "A"), (20, 35, "AACGT", 15, "+", 3, "AACGT")]
 
@@ -101,24 +106,33 @@ def test_not_fasta_and_duplicate_ids_are_refused(tmp_path):
     dup = tmp_path / "dup.fa"
     dup.write_text(f">x\n{LEFT}\n>x\n{RIGHT}\n")
     with pytest.raises(ssr_m2.InputError, match="duplicate record id 'x'"):
-        ssr_m2.detect_all(str(dup), DEFAULT_UNITS, 0, 10**7, 0, 1)
+        ssr_m2.detect_all(str(dup), DEFAULT_UNITS, 0, 10**7, 0)
 
 
 def test_conserved_strings_are_those_in_every_genome_with_an_ssr():
-    rows = [["g1", "0", "12", "6", "AT"], ["g2", "5", "17", "6", "AT"], ["g1", "30", "42", "12", "A"],
-            ["g2", "30", "43", "13", "A"]]
+    rows = [
+        ["g1", "0", "12", "6", "AT"],
+        ["g2", "5", "17", "6", "AT"],
+        ["g1", "30", "42", "12", "A"],
+        ["g2", "30", "43", "13", "A"],
+    ]
     assert ssr_m2.conserved(rows) == ["ATATATATATAT"]
 
 
 def test_flank_search_reports_every_overlapping_match_with_acgt_flanks_only():
     ten = "GACCTGAGCT"
-    genome = ten + "A" * 14 + ten  # A x12 occurs at 10, 11, 12; its 10-base flanks must be A/C/G/T and in range
+    genome = (
+        ten + "A" * 14 + ten
+    )  # A x12 occurs at 10, 11, 12; its 10-base flanks must be A/C/G/T and in range
     search = ssr_flanks.FlankSearch(["A" * 12])
     rows = search.locate("g", genome)
     pattern = "N" * 10 + "A" * 12 + "N" * 10
     # seqkit's 1-based inclusive coordinates; the last match (at 12) ends exactly at the genome's end
-    assert rows == [("g", "1", pattern, "+", 1, 32, genome[0:32]), ("g", "1", pattern, "+", 2, 33, genome[1:33]),
-                    ("g", "1", pattern, "+", 3, 34, genome[2:34])]
+    assert rows == [
+        ("g", "1", pattern, "+", 1, 32, genome[0:32]),
+        ("g", "1", pattern, "+", 2, 33, genome[1:33]),
+        ("g", "1", pattern, "+", 3, 34, genome[2:34]),
+    ]
     assert search.locate("g", ten[:9] + "N" + "A" * 12 + ten) == []
 
 
@@ -131,7 +145,10 @@ def test_longest_common_substring_folds_like_crossroad():
 
 
 def test_pattern_summary_keeps_common_cores_of_14_or_more():
-    rows = [("g1", "1", "p", "+", 1, 30, "TTTTT" + "ACGTACGTACGTAC" + "GGGGG"),
-            ("g2", "1", "p", "+", 1, 30, "CCCCC" + "ACGTACGTACGTAC" + "AAAAA"),
-            ("g1", "2", "q", "+", 1, 30, "ACGTACGTACGTA"), ("g2", "2", "q", "+", 1, 30, "ACGTACGTACGTA")]
+    rows = [
+        ("g1", "1", "p", "+", 1, 30, "TTTTT" + "ACGTACGTACGTAC" + "GGGGG"),
+        ("g2", "1", "p", "+", 1, 30, "CCCCC" + "ACGTACGTACGTAC" + "AAAAA"),
+        ("g1", "2", "q", "+", 1, 30, "ACGTACGTACGTA"),
+        ("g2", "2", "q", "+", 1, 30, "ACGTACGTACGTA"),
+    ]
     assert ssr_flanks.pattern_summary(rows) == [("1", 2, 14, "ACGTACGTACGTAC")]

@@ -6,6 +6,7 @@ submissions attach to the running job or reuse the finished result, and SSR jobs
 concurrency bound and the ``/jobs`` views. Results are served from ``{cache_dir}/ssr/v1/<key>/output/``; plot
 tables as Arrow IPC streams built once, the whole output as a zip built once, both range-capable.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,7 +29,7 @@ bp = Blueprint("ssr", __name__)
 
 ARROW_TYPE = "application/vnd.apache.arrow.stream"
 IMMUTABLE = "public, max-age=31536000, immutable"
-PREVIEW_MAX_BYTES = 64 << 20   # tables larger than this are served as a preview of their first rows
+PREVIEW_MAX_BYTES = 64 << 20  # tables larger than this are served as a preview of their first rows
 PREVIEW_ROWS = 200_000
 ROLES = {"fasta": "fasta_file", "categories": "categories_file", "gene_bed": "gene_bed"}
 LABELS = {
@@ -105,15 +106,25 @@ def _validated_submission(staging: str) -> dict:
 
 
 def _latest_completed(workflow_key: str) -> dict | None:
-    row = next(iter(get_db().query(
-        "SELECT id FROM jobs WHERE workflow_key = ? AND status = 'completed' ORDER BY finished_at DESC LIMIT 1",
-        (workflow_key,))), None)
+    row = next(
+        iter(
+            get_db().query(
+                "SELECT id FROM jobs WHERE workflow_key = ? AND status = 'completed'"
+                " ORDER BY finished_at DESC LIMIT 1",
+                (workflow_key,),
+            )
+        ),
+        None,
+    )
     return jobs.get(get_db(), row["id"]) if row else None
 
 
 def _links(job_id: str) -> dict:
-    return {"status_url": f"/api/job/{job_id}/status", "results_base_url": f"/api/job/{job_id}/",
-            "download_all_url": f"/api/job/{job_id}/download_zip"}
+    return {
+        "status_url": f"/api/job/{job_id}/status",
+        "results_base_url": f"/api/job/{job_id}/",
+        "download_all_url": f"/api/job/{job_id}/download_zip",
+    }
 
 
 @bp.post("/analyze_ssr/")
@@ -129,9 +140,14 @@ def analyze_ssr():
         except ssr_inputs.InputInvalid as error:
             raise Invalid(str(error)) from None
         saved, params = submission["saved"], submission["params"]
-        key = ssr_layout.analysis_key(saved["fasta"][1], saved.get("categories", (None, None))[1],
-                                      saved.get("gene_bed", (None, None))[1], params, submission["reference_id"],
-                                      submission["flanks"])
+        key = ssr_layout.analysis_key(
+            saved["fasta"][1],
+            saved.get("categories", (None, None))[1],
+            saved.get("gene_bed", (None, None))[1],
+            params,
+            submission["reference_id"],
+            submission["flanks"],
+        )
         inputs = {}
         for role, (path, _digest) in saved.items():
             inputs[role] = ssr_layout.input_path(settings.cache_dir, key, role)
@@ -140,18 +156,33 @@ def analyze_ssr():
         shutil.rmtree(staging, ignore_errors=True)
 
     out = ssr_layout.output_dir(settings.cache_dir, key)
-    stages = ssr_layout.stage_outputs("categories" in inputs, "gene_bed" in inputs, submission["flanks"],
-                                      submission["reference_id"])
+    stages = ssr_layout.stage_outputs(
+        "categories" in inputs, "gene_bed" in inputs, submission["flanks"], submission["reference_id"]
+    )
     targets = [os.path.join(out, name) for names in stages.values() for name in names]
-    config = {"cache_dir": settings.cache_dir,
-              "ssr": {"fasta": inputs["fasta"], "categories": inputs.get("categories", ""),
-                      "gene_bed": inputs.get("gene_bed", ""), "reference_id": submission["reference_id"] or "",
-                      "flanks": submission["flanks"], "perf_params": params}}
+    config = {
+        "cache_dir": settings.cache_dir,
+        "ssr": {
+            "fasta": inputs["fasta"],
+            "categories": inputs.get("categories", ""),
+            "gene_bed": inputs.get("gene_bed", ""),
+            "reference_id": submission["reference_id"] or "",
+            "flanks": submission["flanks"],
+            "perf_params": params,
+        },
+    }
     workflow_key = ssr_layout.analysis_dir(settings.cache_dir, key)
     work_dirs = sorted({os.path.dirname(t) for t in targets})
     db = get_db()
-    job, _created = jobs.submit(db, "ssr", workflow_key, targets, config, work_dirs=work_dirs,
-                                satisfied=lambda: all(os.path.isfile(t) for t in targets))
+    job, _created = jobs.submit(
+        db,
+        "ssr",
+        workflow_key,
+        targets,
+        config,
+        work_dirs=work_dirs,
+        satisfied=lambda: all(os.path.isfile(t) for t in targets),
+    )
     if job is None:
         job = _latest_completed(workflow_key)
     if job is None:  # built outside the service (plain snakemake into this cache): a run that finds it done
@@ -189,18 +220,27 @@ def _output_root(job: dict) -> str:
 def status(job_id: str):
     """croSSRoad's status record: the job store's record under croSSRoad's field names."""
     job = _ssr_job(job_id)
-    return jsonify(job_id=job["id"], status=job["status"], message=job["message"], progress=jobs.progress(job),
-                   error_details=job["error"], reference_id=job["config"]["ssr"].get("reference_id") or None)
+    return jsonify(
+        job_id=job["id"],
+        status=job["status"],
+        message=job["message"],
+        progress=jobs.progress(job),
+        error_details=job["error"],
+        reference_id=job["config"]["ssr"].get("reference_id") or None,
+    )
 
 
 def _arrow_file(job: dict, plot_key: str) -> tuple[str, dict]:
     """The cached Arrow stream of a plot key's table (built on first use) and its facts."""
     analysis, ssr = _analysis(job)
     try:
-        table = ssr_tables.source_table(plot_key, bool(ssr.get("categories")), bool(ssr.get("gene_bed")),
-                                        bool(ssr.get("flanks")))
+        table = ssr_tables.source_table(
+            plot_key, bool(ssr.get("categories")), bool(ssr.get("gene_bed")), bool(ssr.get("flanks"))
+        )
     except ssr_tables.UnknownPlotKey:
-        raise NotFound(f"unknown plot key {plot_key!r}; known: {', '.join(sorted(ssr_tables.PLOT_KEYS))}") from None
+        raise NotFound(
+            f"unknown plot key {plot_key!r}; known: {', '.join(sorted(ssr_tables.PLOT_KEYS))}"
+        ) from None
     except ssr_tables.TableNotProduced as error:
         raise NotFound(str(error)) from None
     _completed(job)
@@ -231,12 +271,19 @@ def plot_data(job_id: str, plot_key: str):
     path, facts = _arrow_file(job, plot_key)
     if facts["total_rows"] == 0:
         return Response(status=204)
-    response = serving.send(path, f"ssr/{os.path.basename(job['workflow_key'])}/{os.path.basename(path)}", IMMUTABLE)
+    response = serving.send(
+        path, f"ssr/{os.path.basename(job['workflow_key'])}/{os.path.basename(path)}", IMMUTABLE
+    )
     response.headers["Content-Type"] = ARROW_TYPE
     if facts["rows"] < facts["total_rows"]:
-        response.headers.update({"X-Data-Truncated": "true", "X-Data-Total-Rows": str(facts["total_rows"]),
-                                 "X-Data-Preview-Rows": str(facts["rows"]),
-                                 "X-Data-File-Size-Bytes": str(facts["source_bytes"])})
+        response.headers.update(
+            {
+                "X-Data-Truncated": "true",
+                "X-Data-Total-Rows": str(facts["total_rows"]),
+                "X-Data-Preview-Rows": str(facts["rows"]),
+                "X-Data-File-Size-Bytes": str(facts["source_bytes"]),
+            }
+        )
     return response
 
 
@@ -273,9 +320,15 @@ def files(job_id: str):
     """The result files: relative path, size, label and download URL."""
     job = _ssr_job(job_id)
     root = _output_root(job)
-    listed = [{"path": rel, "size": os.path.getsize(os.path.join(root, rel)),
-               "label": LABELS.get(rel, os.path.basename(rel)), "url": f"/api/job/{job['id']}/download/{rel}"}
-              for rel in (_result_files(root) if os.path.isdir(root) else [])]
+    listed = [
+        {
+            "path": rel,
+            "size": os.path.getsize(os.path.join(root, rel)),
+            "label": LABELS.get(rel, os.path.basename(rel)),
+            "url": f"/api/job/{job['id']}/download/{rel}",
+        }
+        for rel in (_result_files(root) if os.path.isdir(root) else [])
+    ]
     return jsonify(job_id=job["id"], status=job["status"], files=listed)
 
 
@@ -298,9 +351,14 @@ def logs(job_id: str):
     snakemake_log = os.path.join(_settings().jobs_dir, job["id"], "snakemake.log")
     analysis, _ = _analysis(job)
     candidates = [snakemake_log] + sorted(
-        os.path.join(analysis, "logs", name) for name in
-        (os.listdir(os.path.join(analysis, "logs")) if os.path.isdir(os.path.join(analysis, "logs")) else [])
-        if name.endswith(".log"))
+        os.path.join(analysis, "logs", name)
+        for name in (
+            os.listdir(os.path.join(analysis, "logs"))
+            if os.path.isdir(os.path.join(analysis, "logs"))
+            else []
+        )
+        if name.endswith(".log")
+    )
     for path in candidates:
         if os.path.isfile(path):
             with open(path, encoding="utf-8", errors="replace") as handle:
@@ -319,37 +377,83 @@ def _op(summary: str, responses: dict, parameters: list | None = None, body: dic
 
 def _openapi_paths() -> dict:
     job = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    error = {"description": "error", "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/Error"}}}}
+    error = {
+        "description": "error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
     json_ok = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
-    multipart = {"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["fasta_file"],
-        "properties": {"fasta_file": {"type": "string", "format": "binary"},
-                       "categories_file": {"type": "string", "format": "binary"},
-                       "gene_bed": {"type": "string", "format": "binary"},
-                       "reference_id": {"type": "string"},
-                       "perf_params": {"type": "string", "description": "JSON object: " + ", ".join(ssr_layout.PARAMS)},
-                       "flanks": {"type": "boolean"}}}}}}
+    multipart = {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["fasta_file"],
+                    "properties": {
+                        "fasta_file": {"type": "string", "format": "binary"},
+                        "categories_file": {"type": "string", "format": "binary"},
+                        "gene_bed": {"type": "string", "format": "binary"},
+                        "reference_id": {"type": "string"},
+                        "perf_params": {
+                            "type": "string",
+                            "description": "JSON object: " + ", ".join(ssr_layout.PARAMS),
+                        },
+                        "flanks": {"type": "boolean"},
+                    },
+                }
+            }
+        },
+    }
     return {
-        "/analyze_ssr/": {"post": _op("Submit an SSR analysis (croSSRoad-compatible)",
-                                      {"202": json_ok, "413": error, "422": error}, body=multipart)},
+        "/analyze_ssr/": {
+            "post": _op(
+                "Submit an SSR analysis (croSSRoad-compatible)",
+                {"202": json_ok, "413": error, "422": error},
+                body=multipart,
+            )
+        },
         "/api/job/{job_id}/status": {"get": _op("SSR job status", {"200": json_ok, "404": error}, [job])},
-        "/api/job/{job_id}/plot_data/{plot_key}": {"get": _op(
-            "A plot's table as an Arrow IPC stream",
-            {"200": {"description": "Arrow IPC stream", "content": {ARROW_TYPE: {
-                "schema": {"type": "string", "format": "binary"}}}},
-             "204": {"description": "the table has no rows"}, "404": error, "409": error},
-            [job, {"name": "plot_key", "in": "path", "required": True,
-                   "schema": {"type": "string", "enum": sorted(ssr_tables.PLOT_KEYS)}}])},
-        "/api/job/{job_id}/download_zip": {"get": _op(
-            "The output folder as a zip", {"200": {"description": "zip"}, "206": {"description": "range"},
-                                           "404": error, "409": error}, [job])},
+        "/api/job/{job_id}/plot_data/{plot_key}": {
+            "get": _op(
+                "A plot's table as an Arrow IPC stream",
+                {
+                    "200": {
+                        "description": "Arrow IPC stream",
+                        "content": {ARROW_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    "204": {"description": "the table has no rows"},
+                    "404": error,
+                    "409": error,
+                },
+                [
+                    job,
+                    {
+                        "name": "plot_key",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": sorted(ssr_tables.PLOT_KEYS)},
+                    },
+                ],
+            )
+        },
+        "/api/job/{job_id}/download_zip": {
+            "get": _op(
+                "The output folder as a zip",
+                {"200": {"description": "zip"}, "206": {"description": "range"}, "404": error, "409": error},
+                [job],
+            )
+        },
         "/api/job/{job_id}/files": {"get": _op("The result files", {"200": json_ok, "404": error}, [job])},
-        "/api/job/{job_id}/download/{path}": {"get": _op(
-            "One result file", {"200": {"description": "the file"}, "206": {"description": "range"}, "404": error},
-            [job, {"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}])},
-        "/api/job/{job_id}/logs": {"get": _op("The job's log", {"200": {"description": "text"}, "404": error},
-                                              [job])},
+        "/api/job/{job_id}/download/{path}": {
+            "get": _op(
+                "One result file",
+                {"200": {"description": "the file"}, "206": {"description": "range"}, "404": error},
+                [job, {"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}],
+            )
+        },
+        "/api/job/{job_id}/logs": {
+            "get": _op("The job's log", {"200": {"description": "text"}, "404": error}, [job])
+        },
     }
 
 

@@ -3,6 +3,7 @@
 Pure functions over files on disk; each raises :class:`InputInvalid` with a sentence naming the input and the
 reason. The checks mirror what the workflow itself refuses, so a queued analysis does not fail on its inputs.
 """
+
 from __future__ import annotations
 
 import csv
@@ -10,8 +11,21 @@ import json
 
 from . import ssr_layout
 
-SSR_COLUMNS = {"genomeID", "start", "stop", "repeat", "motif", "GC_per", "AT_per", "length_of_motif", "loci",
-               "length_of_ssr", "length_genome", "N_count", "genome_GC_per"}
+SSR_COLUMNS = {
+    "genomeID",
+    "start",
+    "stop",
+    "repeat",
+    "motif",
+    "GC_per",
+    "AT_per",
+    "length_of_motif",
+    "loci",
+    "length_of_ssr",
+    "length_genome",
+    "N_count",
+    "genome_GC_per",
+}
 
 
 class InputInvalid(ValueError):
@@ -30,8 +44,10 @@ def fasta_ids(path: str) -> list[str]:
                 if not words:
                     raise InputInvalid(f"fasta_file line {number}: a header without a record id")
                 if len(words) > 1 or header != words[0]:
-                    raise InputInvalid(f"fasta_file line {number}: the header {header[:60].decode('utf-8', 'replace')!r}"
-                                       " holds spaces; record ids must be single words")
+                    raise InputInvalid(
+                        f"fasta_file line {number}: the header {header[:60].decode('utf-8', 'replace')!r}"
+                        " holds spaces; record ids must be single words"
+                    )
                 seq_id = words[0].decode("utf-8", "replace")
                 if seq_id in seen:
                     raise InputInvalid(f"fasta_file line {number}: duplicate record id {seq_id!r}")
@@ -45,7 +61,7 @@ def fasta_ids(path: str) -> list[str]:
 
 
 def check_categories(path: str) -> list[str]:
-    """The category table's columns, checked: tab-separated, a genomeID column, no repeated or clashing names."""
+    """The category table's columns, checked: a genomeID column, no repeated or clashing names."""
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.reader(handle, delimiter="\t")
@@ -53,22 +69,28 @@ def check_categories(path: str) -> list[str]:
             if not header:
                 raise InputInvalid("categories_file is empty")
             if "genomeID" not in header:
-                raise InputInvalid(f"categories_file has no 'genomeID' column (header: {' | '.join(header)[:200]})")
+                raise InputInvalid(
+                    f"categories_file has no 'genomeID' column (header: {' | '.join(header)[:200]})"
+                )
             if len(set(header)) != len(header):
                 raise InputInvalid("categories_file repeats a column name")
             clash = (set(header) - {"genomeID"}) & SSR_COLUMNS
             if clash:
-                raise InputInvalid(f"categories_file column(s) {', '.join(sorted(clash))} clash with SSR table columns")
+                raise InputInvalid(
+                    f"categories_file column(s) {', '.join(sorted(clash))} clash with SSR table columns"
+                )
             for number, row in enumerate(reader, start=2):
                 if len(row) > len(header):
-                    raise InputInvalid(f"categories_file line {number} has {len(row)} fields, its header {len(header)}")
+                    raise InputInvalid(
+                        f"categories_file line {number} has {len(row)} fields, its header {len(header)}"
+                    )
     except UnicodeDecodeError:
         raise InputInvalid("categories_file is not UTF-8 text") from None
     return header
 
 
 def check_gene_bed(path: str) -> int:
-    """The number of gene rows, checked: >= 4 tab-separated columns, integer coordinates, end >= start >= 0."""
+    """The number of gene rows, checked: 4+ tab-separated columns, integers with end >= start >= 0."""
     rows = 0
     try:
         with open(path, encoding="utf-8") as handle:
@@ -77,8 +99,10 @@ def check_gene_bed(path: str) -> int:
                     continue
                 fields = line.rstrip("\r\n").split("\t")
                 if len(fields) < 4:
-                    raise InputInvalid(f"gene_bed line {number}: {len(fields)} column(s); genomeID, start, end and "
-                                       "gene are needed (tab-separated)")
+                    raise InputInvalid(
+                        f"gene_bed line {number}: {len(fields)} column(s); genomeID, start, end and "
+                        "gene are needed (tab-separated)"
+                    )
                 if not (fields[1].isdigit() and fields[2].isdigit()):
                     raise InputInvalid(f"gene_bed line {number}: start and end must be non-negative integers")
                 if int(fields[2]) < int(fields[1]):

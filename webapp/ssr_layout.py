@@ -9,6 +9,7 @@ Standard library only (the Snakefile imports it). An analysis lives at::
 The analysis key hashes the input files' content and the normalized parameters (everything that changes a
 result; not ``thread``), so identical submissions share one key and one result.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,7 +45,7 @@ class ParamError(ValueError):
 
 
 def normalize_params(raw: dict | None) -> dict[str, int]:
-    """perf_params with defaults filled in and every value checked (integers within range, minLen <= maxLen)."""
+    """perf_params with defaults filled in, every value checked (integers in range, minLen <= maxLen)."""
     raw = dict(raw or {})
     unknown = sorted(set(raw) - set(PARAMS))
     if unknown:
@@ -63,7 +64,9 @@ def normalize_params(raw: dict | None) -> dict[str, int]:
             raise ParamError(f"perf_params.{name} = {value} is out of range: it must be {bounds}")
         params[name] = value
     if params["minLen"] > params["maxLen"]:
-        raise ParamError(f"perf_params.minLen ({params['minLen']}) is larger than maxLen ({params['maxLen']})")
+        raise ParamError(
+            f"perf_params.minLen ({params['minLen']}) is larger than maxLen ({params['maxLen']})"
+        )
     return params
 
 
@@ -76,8 +79,14 @@ def file_digest(path: str) -> str:
     return digest.hexdigest()
 
 
-def analysis_key(fasta_digest: str, categories_digest: str | None, gene_bed_digest: str | None,
-                 params: dict, reference_id: str | None, flanks: bool) -> str:
+def analysis_key(
+    fasta_digest: str,
+    categories_digest: str | None,
+    gene_bed_digest: str | None,
+    params: dict,
+    reference_id: str | None,
+    flanks: bool,
+) -> str:
     """The analysis key: a hash of the inputs' content digests and the normalized parameters."""
     normalized = normalize_params(params)
     document = {
@@ -93,11 +102,23 @@ def analysis_key(fasta_digest: str, categories_digest: str | None, gene_bed_dige
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:KEY_LENGTH]
 
 
-def analysis_key_of_files(fasta: str, categories: str | None, gene_bed: str | None, params: dict,
-                          reference_id: str | None, flanks: bool) -> str:
+def analysis_key_of_files(
+    fasta: str,
+    categories: str | None,
+    gene_bed: str | None,
+    params: dict,
+    reference_id: str | None,
+    flanks: bool,
+) -> str:
     """The analysis key of input files on disk."""
-    return analysis_key(file_digest(fasta), file_digest(categories) if categories else None,
-                        file_digest(gene_bed) if gene_bed else None, params, reference_id, flanks)
+    return analysis_key(
+        file_digest(fasta),
+        file_digest(categories) if categories else None,
+        file_digest(gene_bed) if gene_bed else None,
+        params,
+        reference_id,
+        flanks,
+    )
 
 
 def analysis_dir(cache_dir: str, key: str) -> str:
@@ -115,8 +136,9 @@ def input_path(cache_dir: str, key: str, role: str) -> str:
     return os.path.join(analysis_dir(cache_dir, key), "input", INPUT_NAMES[role])
 
 
-def stage_outputs(has_categories: bool, has_gene_bed: bool, flanks: bool, reference_id: str | None
-                  ) -> dict[str, list[str]]:
+def stage_outputs(
+    has_categories: bool, has_gene_bed: bool, flanks: bool, reference_id: str | None
+) -> dict[str, list[str]]:
     """The files each stage writes, relative to output/: {"m2": [...], "gc2": [...], "hotspots": [...]}."""
     m2 = ["intrim/genome_stats.tsv", "intrim/reformatted.tsv", "intrim/locicons.txt"]
     if has_categories:
@@ -126,12 +148,16 @@ def stage_outputs(has_categories: bool, has_gene_bed: bool, flanks: bool, refere
     stages = {"m2": m2, "gc2": [], "hotspots": []}
     if has_gene_bed:
         stages["gc2"] = ["main/ssr_genecombo.tsv", "intrim/ssr_non_gene.tsv", "intrim/genes_non_ssr.tsv"]
-        stages["hotspots"] = ["intrim/all_variations.csv", "main/mutational_hotspot.csv", "main/hssr_data.csv"]
+        stages["hotspots"] = [
+            "intrim/all_variations.csv",
+            "main/mutational_hotspot.csv",
+            "main/hssr_data.csv",
+        ]
         if reference_id:
             stages["hotspots"].append("main/ref_ssr_genecombo.csv")
     return stages
 
 
 def ssr_table(has_categories: bool) -> str:
-    """The SSR table later stages read (relative to output/): mergedOut.tsv with categories, else reformatted."""
+    """The SSR table later stages read (relative to output/): mergedOut.tsv, else reformatted.tsv."""
     return "main/mergedOut.tsv" if has_categories else "intrim/reformatted.tsv"

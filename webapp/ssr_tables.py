@@ -1,10 +1,10 @@
 """SSR plot data: which result table each croSSRoad plot key reads, and that table as an Arrow IPC stream.
 
 Pure functions (no Flask). Tables are read with pyarrow's CSV reader and explicit column types: the known SSR
-columns get their numeric types, every other column stays text (so "001" or "NA" come back exactly as written).
-Low-cardinality columns -- text and the few-valued numeric ones such as GC_per -- are dictionary-encoded with the
-smallest index type: Arrow JS reads no compressed IPC, so size has to come from the types.
-"""
+columns get their numeric types, every other column stays text (so "001" or "NA" come back exactly as
+written). Low-cardinality columns -- text and the few-valued numeric ones such as GC_per -- are dictionary-
+encoded with the smallest index type: Arrow JS reads no compressed IPC, so size has to come from the types."""
+
 from __future__ import annotations
 
 import io
@@ -31,8 +31,19 @@ PLOT_KEYS: dict[str, str] = {
     "reference_ssr_distribution": GENECOMBO,
     "flanked_data": FLANKED,
     "pattern_summary": PATTERNS,
-    **{key: MERGED for key in ("category_sankey", "ssr_gc", "ssr_conservation", "motif_conservation",
-                               "relative_abundance", "repeat_distribution", "upset", "motif_distribution")},
+    **{
+        key: MERGED
+        for key in (
+            "category_sankey",
+            "ssr_gc",
+            "ssr_conservation",
+            "motif_conservation",
+            "relative_abundance",
+            "repeat_distribution",
+            "upset",
+            "motif_distribution",
+        )
+    },
     **{key: HSSR for key in ("gene_country_sankey", "temporal_faceted_scatter", "gene_motif_dot_plot")},
 }
 
@@ -41,15 +52,44 @@ _INT64 = pa.int64()
 _FLOAT = pa.float64()
 # Known columns and their Arrow types; anything else is read as text.
 COLUMN_TYPES: dict[str, pa.DataType] = {
-    "start": _INT64, "stop": _INT64, "start1": _INT64, "end1": _INT64, "start2": _INT64, "end2": _INT64,
-    "repeat": _INT32, "GC_per": _FLOAT, "AT_per": _FLOAT, "length_of_motif": _INT32, "length_of_ssr": _INT32,
-    "length_genome": _INT64, "N_count": _INT64, "genome_GC_per": _FLOAT,
-    "repeat_count": _INT32, "genomeID_count": _INT32,
-    "end": _INT64, "TotalSeqIDs": _INT32, "PatternSize": _INT32,
+    "start": _INT64,
+    "stop": _INT64,
+    "start1": _INT64,
+    "end1": _INT64,
+    "start2": _INT64,
+    "end2": _INT64,
+    "repeat": _INT32,
+    "GC_per": _FLOAT,
+    "AT_per": _FLOAT,
+    "length_of_motif": _INT32,
+    "length_of_ssr": _INT32,
+    "length_genome": _INT64,
+    "N_count": _INT64,
+    "genome_GC_per": _FLOAT,
+    "repeat_count": _INT32,
+    "genomeID_count": _INT32,
+    "end": _INT64,
+    "TotalSeqIDs": _INT32,
+    "PatternSize": _INT32,
 }
 # Columns that are text even where their values look numeric.
-TEXT_COLUMNS = {"genomeID", "genomeID2", "motif", "loci", "gene", "ssr_position", "category", "year",
-                "seqID", "patternName", "pattern", "strand", "matched", "PatternName", "Pattern"}
+TEXT_COLUMNS = {
+    "genomeID",
+    "genomeID2",
+    "motif",
+    "loci",
+    "gene",
+    "ssr_position",
+    "category",
+    "year",
+    "seqID",
+    "patternName",
+    "pattern",
+    "strand",
+    "matched",
+    "PatternName",
+    "Pattern",
+}
 # in the grouped hotspot tables, the SSR columns hold ": "-joined lists of values, so they are text there
 _JOINED_TABLES = {HOTSPOT}
 _JOINED_COLUMNS = {"loci", "length_of_ssr", "length_of_motif"}
@@ -85,14 +125,20 @@ def source_table(plot_key: str, has_categories: bool, has_gene_bed: bool, flanks
     if plot_key == "plot_source" and not has_categories:
         return REFORMATTED
     if table == MERGED and not has_categories:
-        raise TableNotProduced(f"{plot_key} needs mergedOut.tsv, which is only built with a categories_file; "
-                               "this analysis had none")
+        raise TableNotProduced(
+            f"{plot_key} needs mergedOut.tsv, which is only built with a categories_file; "
+            "this analysis had none"
+        )
     if table in (GENECOMBO, HOTSPOT, HSSR) and not has_gene_bed:
-        raise TableNotProduced(f"{plot_key} needs {table.rsplit('/', 1)[-1]}, which is only built with a gene_bed; "
-                               "this analysis had none")
+        raise TableNotProduced(
+            f"{plot_key} needs {table.rsplit('/', 1)[-1]}, which is only built with a gene_bed; "
+            "this analysis had none"
+        )
     if table in (FLANKED, PATTERNS) and not flanks:
-        raise TableNotProduced(f"{plot_key} needs {table.rsplit('/', 1)[-1]}, which is only built with flanks "
-                               "enabled; this analysis ran without flanks")
+        raise TableNotProduced(
+            f"{plot_key} needs {table.rsplit('/', 1)[-1]}, which is only built with flanks "
+            "enabled; this analysis ran without flanks"
+        )
     return table
 
 
@@ -106,9 +152,12 @@ def _header(path: str, sep: str) -> list[str]:
         first = handle.readline()
     if not first.strip():
         return []
-    reader = pacsv.read_csv(io.BytesIO(first), parse_options=pacsv.ParseOptions(delimiter=sep),
-                            read_options=pacsv.ReadOptions(autogenerate_column_names=True),
-                            convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=False))
+    reader = pacsv.read_csv(
+        io.BytesIO(first),
+        parse_options=pacsv.ParseOptions(delimiter=sep),
+        read_options=pacsv.ReadOptions(autogenerate_column_names=True),
+        convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=False),
+    )
     return [reader.column(i)[0].as_py() for i in range(reader.num_columns)]
 
 
@@ -133,8 +182,12 @@ def read_table(path: str, table: str) -> pa.Table:
         path,
         read_options=pacsv.ReadOptions(block_size=16 << 20),
         parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=False),
-        convert_options=pacsv.ConvertOptions(column_types=column_types(table, columns), null_values=[""],
-                                             strings_can_be_null=False, quoted_strings_can_be_null=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types=column_types(table, columns),
+            null_values=[""],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
     )
 
 
@@ -151,10 +204,14 @@ def compact(table: pa.Table, max_dictionary_fraction: float = 0.5) -> pa.Table:
     for field, column in zip(table.schema, table.columns):
         if pa.types.is_int64(field.type) and column.null_count < len(column):
             low, high = pc.min_max(column).values()
-            if -(2 ** 31) <= low.as_py() and high.as_py() < 2 ** 31:  # same values, half the bytes
+            if -(2**31) <= low.as_py() and high.as_py() < 2**31:  # same values, half the bytes
                 column = column.cast(pa.int32())
                 field = pa.field(field.name, pa.int32())
-        if pa.types.is_string(field.type) or pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
+        if (
+            pa.types.is_string(field.type)
+            or pa.types.is_integer(field.type)
+            or pa.types.is_floating(field.type)
+        ):
             distinct = pc.count_distinct(column).as_py()
             if distinct < table.num_rows and distinct <= max(1, table.num_rows * max_dictionary_fraction):
                 encoded = column.combine_chunks().dictionary_encode()

@@ -2,14 +2,14 @@
 
 croSSRoad turns each conserved SSR string X into the degenerate pattern ``N{10} X N{10}`` and lets seqkit
 report every (overlapping) plus-strand match in every cleaned genome; a pattern ``N`` matches A, C, G or T but
-not a genome ``N``. Because X is a perfect repeat of a primitive motif of size k, each occurrence lies inside a
-maximal run of period k, so the search only visits those runs (found with numpy) instead of scanning the
+not a genome ``N``. Because X is a perfect repeat of a primitive motif of size k, each occurrence lies inside
+a maximal run of period k, so the search only visits those runs (found with numpy) instead of scanning the
 genome once per pattern.
 
 The pattern summary keeps croSSRoad's pairwise-folded "longest common substring" (the first string's earliest
-longest match, folded over the matched strings in genome then position order), computed without the
-quadratic table.
-"""
+longest match, folded over the matched strings in genome then position order), computed without the quadratic
+table."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -42,7 +42,7 @@ class FlankSearch:
     """The conserved SSR strings (``locicons`` lines, named 1, 2, ... by line) and their flank search."""
 
     def __init__(self, conserved: list[str]):
-        self.patterns = []   # (name, string, motif size)
+        self.patterns = []  # (name, string, motif size)
         self.by_family: dict[tuple[int, str], list[tuple[str, str]]] = defaultdict(list)
         self.min_span: dict[int, int] = {}
         for number, text in enumerate(conserved, start=1):
@@ -53,7 +53,7 @@ class FlankSearch:
             self.min_span[size] = min(self.min_span.get(size, len(text)), len(text))
 
     def locate(self, seq_id: str, seq: str) -> list[tuple[str, str, str, str, int, int, str]]:
-        """Every flanked match in one cleaned genome, as flanked.tsv rows, ordered by pattern then position."""
+        """Every flanked match in one cleaned genome as flanked.tsv rows, by pattern then position."""
         n = len(seq)
         arr = np.frombuffer(seq.encode("ascii"), dtype=np.uint8)
         n_prefix = np.concatenate(([0], np.cumsum(arr == ord("N")))).astype(np.int64)
@@ -91,7 +91,7 @@ class FlankSearch:
 
 
 def lcs_pair(first: str, second: str) -> str:
-    """croSSRoad's two-string longest common substring: the earliest-ending (in ``first``) of maximal length."""
+    """croSSRoad's two-string longest common substring: of maximal length, ending first in ``first``."""
     if not first or not second:
         return ""
     if first in second:

@@ -5,6 +5,7 @@ rotation families) and the hotspot SSRs; optionally against a reference genome. 
 Usage: ssr_hotspots.py --genecombo main/ssr_genecombo.tsv --out-dir OUTPUT [--reference-id ID]
        --min-repeat-count 1 --min-genome-count 2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,11 +19,36 @@ import ssr_io  # noqa: E402
 log = logging.getLogger("ssr_hotspots")
 
 GROUP_BASE = ["motif", "gene", "genomeID", "repeat", "length_of_motif", "loci", "length_of_ssr"]
-HOTSPOT_COLUMNS = ["motif", "gene", "length_of_motif", "loci", "length_of_ssr", "repeat_count", "genomeID_count"]
+HOTSPOT_COLUMNS = [
+    "motif",
+    "gene",
+    "length_of_motif",
+    "loci",
+    "length_of_ssr",
+    "repeat_count",
+    "genomeID_count",
+]
 # columns of ssr_genecombo that are neither category columns nor grouped
-_NOT_CATEGORY = {"genomeID", "start1", "end1", "repeat", "motif", "GC_per", "AT_per", "length_of_motif", "loci",
-                 "length_of_ssr", "length_genome", "N_count", "genome_GC_per", "genomeID2", "start2", "end2",
-                 "gene", "ssr_position"}
+_NOT_CATEGORY = {
+    "genomeID",
+    "start1",
+    "end1",
+    "repeat",
+    "motif",
+    "GC_per",
+    "AT_per",
+    "length_of_motif",
+    "loci",
+    "length_of_ssr",
+    "length_genome",
+    "N_count",
+    "genome_GC_per",
+    "genomeID2",
+    "start2",
+    "end2",
+    "gene",
+    "ssr_position",
+}
 
 
 def group_columns(header: list[str]) -> list[str]:
@@ -62,7 +88,9 @@ def group_records(header: list[str], rows: list[list[str]]) -> tuple[list[str], 
     for key in sorted(members):
         picked = members[key]
         # dict.fromkeys keeps first-seen order: the distinct values as croSSRoad's x.unique() lists them
-        record = {c: list(dict.fromkeys(map(values.__getitem__, picked))) for c, values in zip(columns, wanted)}
+        record = {
+            c: list(dict.fromkeys(map(values.__getitem__, picked))) for c, values in zip(columns, wanted)
+        }
         record["repeat_count"] = len(record["repeat"])
         record["genomeID_count"] = len(record["genomeID"])
         out.append(record)
@@ -81,12 +109,16 @@ def hotspots(groups: list[dict], min_repeat_count: int, min_genome_count: int) -
     for g in groups:
         key = rotations_key(g["gene"][0], g["motif"][0])
         family_size[key] = family_size.get(key, 0) + 1
-    strong = [g for g in groups
-              if g["genomeID_count"] > min_genome_count and g["repeat_count"] > min_repeat_count]
+    strong = [
+        g for g in groups if g["genomeID_count"] > min_genome_count and g["repeat_count"] > min_repeat_count
+    ]
     strong_families = {rotations_key(g["gene"][0], g["motif"][0]) for g in strong}
-    family = [g for g in groups
-              if family_size[rotations_key(g["gene"][0], g["motif"][0])] > 1
-              and rotations_key(g["gene"][0], g["motif"][0]) in strong_families]
+    family = [
+        g
+        for g in groups
+        if family_size[rotations_key(g["gene"][0], g["motif"][0])] > 1
+        and rotations_key(g["gene"][0], g["motif"][0]) in strong_families
+    ]
     out, seen = [], set()
     for g in family + strong:
         key = (g["motif"][0], g["gene"][0])
@@ -113,17 +145,27 @@ def main(argv: list[str] | None = None) -> int:
     selected = rows
     if args.reference_id:
         selected = reference_rows(header, rows, args.reference_id)
-        ssr_io.write_table(os.path.join(args.out_dir, "main", "ref_ssr_genecombo.csv"), header, selected, sep=",")
+        ssr_io.write_table(
+            os.path.join(args.out_dir, "main", "ref_ssr_genecombo.csv"), header, selected, sep=","
+        )
         log.info("reference %s: %d rows kept of %d", args.reference_id, len(selected), len(rows))
     columns, groups = group_records(header, selected)
-    ssr_io.write_table(os.path.join(args.out_dir, "intrim", "all_variations.csv"),
-                       columns + ["repeat_count", "genomeID_count"],
-                       ([joined(g[c]) for c in columns] + [g["repeat_count"], g["genomeID_count"]] for g in groups),
-                       sep=",")
+    ssr_io.write_table(
+        os.path.join(args.out_dir, "intrim", "all_variations.csv"),
+        columns + ["repeat_count", "genomeID_count"],
+        ([joined(g[c]) for c in columns] + [g["repeat_count"], g["genomeID_count"]] for g in groups),
+        sep=",",
+    )
     found = hotspots(groups, args.min_repeat_count, args.min_genome_count)
-    ssr_io.write_table(os.path.join(args.out_dir, "main", "mutational_hotspot.csv"), HOTSPOT_COLUMNS,
-                       ([joined(g[c]) for c in HOTSPOT_COLUMNS[:5]] + [g["repeat_count"], g["genomeID_count"]]
-                        for g in found), sep=",")
+    ssr_io.write_table(
+        os.path.join(args.out_dir, "main", "mutational_hotspot.csv"),
+        HOTSPOT_COLUMNS,
+        (
+            [joined(g[c]) for c in HOTSPOT_COLUMNS[:5]] + [g["repeat_count"], g["genomeID_count"]]
+            for g in found
+        ),
+        sep=",",
+    )
     members = {(g["motif"][0], g["gene"][0], genome) for g in found for genome in g["genomeID"]}
     motif, gene, gid = header.index("motif"), header.index("gene"), header.index("genomeID")
     hssr = [row for row in rows if (row[motif], row[gene], row[gid]) in members]

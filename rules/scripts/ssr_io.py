@@ -1,4 +1,5 @@
 """Reading and writing the SSR stage tables: plain text, values kept verbatim, published by atomic rename."""
+
 from __future__ import annotations
 
 import csv
@@ -8,8 +9,29 @@ from typing import Iterable, Iterator
 
 # pandas' default NA strings: croSSRoad reads the category table with them, and writes what they hit as
 # "undefined".
-PANDAS_NA = frozenset(["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-                       "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"])
+PANDAS_NA = frozenset(
+    [
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    ]
+)
 UNDEFINED = "undefined"
 
 

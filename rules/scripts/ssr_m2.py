@@ -2,8 +2,9 @@
 merge with the category table, conserved SSRs and (optionally) their flanks. See shared SSR.md, "Stage M2".
 
 Usage: ssr_m2.py --fasta F [--categories C] --units 12,6,4,3,3,2 --min-len 1000 --max-len 10000000
-       --unfair 0 [--threads N] --out-dir OUTPUT [--flanks] [--reference-id ID]
+       --unfair 0 --out-dir OUTPUT [--flanks] [--reference-id ID]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,6 @@ import logging
 import os
 import sys
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from typing import Iterator
 
 import numpy as np
@@ -23,8 +23,18 @@ import ssr_perf  # noqa: E402
 
 log = logging.getLogger("ssr_m2")
 
-REFORMATTED_HEADER = ["genomeID", "start", "stop", "repeat", "motif", "GC_per", "AT_per", "length_of_motif",
-                      "loci", "length_of_ssr"]
+REFORMATTED_HEADER = [
+    "genomeID",
+    "start",
+    "stop",
+    "repeat",
+    "motif",
+    "GC_per",
+    "AT_per",
+    "length_of_motif",
+    "loci",
+    "length_of_ssr",
+]
 STATS_HEADER = ["genomeID", "length_genome", "N_count", "genome_GC_per"]
 
 # upper-case, and every byte other than A/C/G/T/N becomes N (croSSRoad's clean_fasta)
@@ -57,7 +67,9 @@ def read_fasta_bytes(path: str, block_size: int = 1 << 24) -> Iterator[tuple[str
         head = handle.read(block_size)
         first = head.lstrip()
         if not first.startswith(b">"):
-            raise InputError(f"{path}: not FASTA ({'empty' if not first else 'it must start with a > header'})")
+            raise InputError(
+                f"{path}: not FASTA ({'empty' if not first else 'it must start with a > header'})"
+            )
         pending = first
         while True:
             chunk = handle.read(block_size)
@@ -106,8 +118,20 @@ def reformat(seq_id: str, calls: list[tuple]) -> list[list[str]]:
     rows = []
     for start, stop, _cls, _length, _strand, units, motif in calls:
         gc, at = motif_gc(motif)
-        rows.append([seq_id, str(start), str(stop), str(units), motif, gc, at, str(len(motif)),
-                     f"({motif}){units}", str(units * len(motif))])
+        rows.append(
+            [
+                seq_id,
+                str(start),
+                str(stop),
+                str(units),
+                motif,
+                gc,
+                at,
+                str(len(motif)),
+                f"({motif}){units}",
+                str(units * len(motif)),
+            ]
+        )
     return rows
 
 
@@ -132,9 +156,10 @@ def _analyse_one(item: tuple[str, bytes]) -> tuple[list[str], list[list[str]]]:
     return [seq_id, str(length), str(n_count), str(gc)], rows
 
 
-def detect_all(fasta: str, units: dict[int, int], min_len: int, max_len: int, unfair: int, threads: int
-               ) -> tuple[list[list[str]], list[list[str]]]:
-    """Stats rows for every genome and reformatted rows for the genomes that pass the filter, in FASTA order."""
+def detect_all(
+    fasta: str, units: dict[int, int], min_len: int, max_len: int, unfair: int
+) -> tuple[list[list[str]], list[list[str]]]:
+    """Stats rows of every genome, reformatted SSR rows of those that pass the filter (FASTA order)."""
     seen: set[str] = set()
 
     def records() -> Iterator[tuple[str, bytes]]:
@@ -146,26 +171,20 @@ def detect_all(fasta: str, units: dict[int, int], min_len: int, max_len: int, un
 
     stats: list[list[str]] = []
     ssr_rows: list[list[str]] = []
-    genome_filter = (min_len, max_len, unfair)
-    if threads > 1:
-        with ProcessPoolExecutor(threads, initializer=_init_worker, initargs=(units, genome_filter)) as pool:
-            results = pool.map(_analyse_one, records(), chunksize=8)
-            for stat, rows in results:
-                stats.append(stat)
-                ssr_rows.extend(rows)
-    else:
-        _init_worker(units, genome_filter)
-        for item in records():
-            stat, rows = _analyse_one(item)
-            stats.append(stat)
-            ssr_rows.extend(rows)
+    # One process: a process pool was measured slower on 2 cores (shipping sequences and rows between
+    # processes costs more than the detection it spreads).
+    _init_worker(units, (min_len, max_len, unfair))
+    for item in records():
+        stat, rows = _analyse_one(item)
+        stats.append(stat)
+        ssr_rows.extend(rows)
     kept = len({row[0] for row in ssr_rows})
     log.info("%d genomes read, %d SSRs in %d genomes", len(stats), len(ssr_rows), kept)
     return stats, ssr_rows
 
 
 def read_categories(path: str) -> tuple[list[str], dict[str, list[list[str | None]]]]:
-    """Category table -> (columns other than genomeID, genomeID -> rows of those values; NA strings -> None)."""
+    """Category table -> (non-genomeID columns, genomeID -> rows of their values; NA strings -> None)."""
     header, rows = ssr_io.read_table(path)
     if "genomeID" not in header:
         raise InputError(f"{path}: the category table has no 'genomeID' column (header: {' '.join(header)})")
@@ -173,7 +192,9 @@ def read_categories(path: str) -> tuple[list[str], dict[str, list[list[str | Non
         raise InputError(f"{path}: the category table repeats a column name")
     clash = (set(header) - {"genomeID"}) & (set(REFORMATTED_HEADER) | set(STATS_HEADER))
     if clash:
-        raise InputError(f"{path}: category column(s) {', '.join(sorted(clash))} clash with SSR table columns")
+        raise InputError(
+            f"{path}: category column(s) {', '.join(sorted(clash))} clash with SSR table columns"
+        )
     id_index = header.index("genomeID")
     others = [i for i in range(len(header)) if i != id_index]
     table: dict[str, list[list[str | None]]] = defaultdict(list)
@@ -198,8 +219,12 @@ def _year(value: str | None) -> str:
         return ssr_io.UNDEFINED
 
 
-def merge(ssr_rows: list[list[str]], stats: list[list[str]], columns: list[str],
-          categories: dict[str, list[list[str | None]]]) -> tuple[list[str], Iterator[list[str]]]:
+def merge(
+    ssr_rows: list[list[str]],
+    stats: list[list[str]],
+    columns: list[str],
+    categories: dict[str, list[list[str | None]]],
+) -> tuple[list[str], Iterator[list[str]]]:
     """mergedOut: SSR rows left-joined with the category rows and the genome stats on genomeID (rows are
     generated while they are written, so the joined table is never held in memory)."""
     header = REFORMATTED_HEADER + columns + STATS_HEADER[1:]
@@ -244,12 +269,22 @@ def flanks(fasta: str, locicons: list[str], out_dir: str) -> None:
     rows: list[tuple] = []
     for seq_id, seq in read_fasta(fasta):
         rows.extend(search.locate(seq_id, seq))
-    ssr_io.write_table(os.path.join(out_dir, "main", "flanks", "flanked.tsv"), ssr_flanks.FLANKED_HEADER, rows)
+    ssr_io.write_table(
+        os.path.join(out_dir, "main", "flanks", "flanked.tsv"), ssr_flanks.FLANKED_HEADER, rows
+    )
     summary = ssr_flanks.pattern_summary(rows)
-    ssr_io.write_table(os.path.join(out_dir, "main", "flanks", "pattern_summary.csv"),
-                       ssr_flanks.SUMMARY_HEADER, summary, sep=",")
-    log.info("flanks: %d matches of %d conserved SSRs, %d patterns summarised", len(rows), len(locicons),
-             len(summary))
+    ssr_io.write_table(
+        os.path.join(out_dir, "main", "flanks", "pattern_summary.csv"),
+        ssr_flanks.SUMMARY_HEADER,
+        summary,
+        sep=",",
+    )
+    log.info(
+        "flanks: %d matches of %d conserved SSRs, %d patterns summarised",
+        len(rows),
+        len(locicons),
+        len(summary),
+    )
 
 
 def parse_units(text: str) -> dict[int, int]:
@@ -268,7 +303,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-len", type=int, required=True)
     parser.add_argument("--max-len", type=int, required=True)
     parser.add_argument("--unfair", type=int, required=True)
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--flanks", action="store_true")
     parser.add_argument("--reference-id", default="", help="fail unless the FASTA holds this record")
     parser.add_argument("--out-dir", required=True, help="the analysis' output/ folder")
@@ -276,10 +310,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         columns, categories = read_categories(args.categories) if args.categories else ([], {})
-        stats, ssr_rows = detect_all(args.fasta, args.units, args.min_len, args.max_len, args.unfair,
-                                     args.threads)
+        stats, ssr_rows = detect_all(args.fasta, args.units, args.min_len, args.max_len, args.unfair)
         if args.reference_id and args.reference_id not in {row[0] for row in stats}:
-            raise InputError(f"{args.fasta}: the reference genome {args.reference_id!r} is not among its records")
+            raise InputError(
+                f"{args.fasta}: the reference genome {args.reference_id!r} is not among its records"
+            )
     except InputError as error:
         log.error("%s", error)
         return 2

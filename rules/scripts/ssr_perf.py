@@ -11,6 +11,7 @@ table, and the scan's jumps are replayed over the (few) runs.
 PERF's motif table is reproduced by porting ``generate_repeats`` literally, including its quirk of dropping
 some 5- and 6-mer families whose expansion collides with a shorter motif's.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -66,10 +67,10 @@ def generate_repeats(sizes: list[int]) -> list[tuple[str, str, int, str]]:
 class MotifTable:
     """PERF's lookup table for a per-size minimum-units setting."""
 
-    units: dict[int, int]                       # motif size -> minimum units
-    motifs: dict[str, tuple[str, str]]          # cycle -> (repeat class, strand)
-    cutoffs: tuple[int, ...]                    # distinct window lengths, ascending (PERF's passes)
-    key_lengths: frozenset[int]                 # lengths of all table keys (== cutoffs)
+    units: dict[int, int]  # motif size -> minimum units
+    motifs: dict[str, tuple[str, str]]  # cycle -> (repeat class, strand)
+    cutoffs: tuple[int, ...]  # distinct window lengths, ascending (PERF's passes)
+    key_lengths: frozenset[int]  # lengths of all table keys (== cutoffs)
 
 
 def motif_table(units: dict[int, int]) -> MotifTable:
@@ -104,7 +105,8 @@ def periodic_runs(arr: np.ndarray, k: int, min_span: int) -> tuple[np.ndarray, n
     starts = _window_starts(eq, span)
     if starts.size == 0:
         return starts, starts
-    # consecutive window starts belong to one run; a run [a, b + span) of eq is the substring [a, b + span + k)
+    # consecutive window starts belong to one run;
+    # a run [a, b + span) of eq is the substring [a, b + span + k)
     breaks = np.flatnonzero(np.diff(starts) != 1)
     firsts = np.concatenate((starts[:1], starts[breaks + 1]))
     lasts = np.concatenate((starts[breaks], starts[-1:]))
@@ -142,8 +144,9 @@ def detect(seq: str, table: MotifTable) -> list[tuple[int, int, str, int, str, i
             cls, strand = motifs[motif]
             calls.append((start, stop, cls, stop - start, strand, (stop - start) // size, motif))
             pos = hi + 1
-        # PERF also looks up the one short window at n - L + 1 (its loop runs one step past the end); it can
-        # only hit a key when another pass uses the length L - 1, and then PERF reports a call ending at n + 1.
+        # PERF also looks up the one short window at n - L + 1 (its loop runs one step past the end); it
+        # can only hit a key when another pass uses the length L - 1, and then PERF reports a call ending at
+        # n + 1.
         tail = n - cutoff + 1
         if cutoff - 1 in table.key_lengths and tail >= pos:
             window = seq[tail:]
