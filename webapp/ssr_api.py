@@ -245,6 +245,8 @@ def _arrow_file(job: dict, plot_key: str) -> tuple[str, dict]:
         raise NotFound(str(error)) from None
     _completed(job)
     source = os.path.join(analysis, "output", table)
+    if not os.path.isfile(source):  # the cache was cleared under a finished job
+        raise NotFound(f"{table} of this analysis is no longer in the cache; submit the analysis again")
     max_bytes = current_app.config.get("SSR_PREVIEW_MAX_BYTES", PREVIEW_MAX_BYTES)
     rows = current_app.config.get("SSR_PREVIEW_ROWS", PREVIEW_ROWS)
     limit = rows if os.path.getsize(source) > max_bytes else None
