@@ -441,6 +441,7 @@ def median_of(runs: list[dict], key: str) -> float:
 
 
 NOTES = """wf/ref = workflow wall / reference wall; adj = (workflow - start-up) / reference wall;
+cpu = user + system seconds of the whole tree; adj cpu = that ratio on CPU time (steadier on a busy machine);
 maxRSS = largest single process (getrusage RUSAGE_CHILDREN); tree = peak RSS sum of the process tree;
 load = highest 1-min load average seen before a measured run.
 A cold run ends about 1 s after its last job: snakemake's job-rate limiter leaves a 1 s threading.Timer
@@ -451,13 +452,16 @@ def table_row(r: dict) -> str:
     """One input's line of the result table."""
     ref, wf = median_of(r["reference"], "wall_s"), median_of(r["workflow"], "wall_s")
     up = median_of(r["startup"], "wall_s")
+    cpu_adj = ((median_of(r["workflow"], "cpu_s") - median_of(r["startup"], "cpu_s"))
+               / median_of(r["reference"], "cpu_s"))
     load = max(m["load_before"][0] for m in r["reference"] + r["workflow"])
     same = ("yes" if r["same_records"] else "NO") + ("" if r["same_header"] else " (header differs)")
     mem = [median_of(r[side], key)
            for key in ("max_rss_mb", "tree_rss_mb") for side in ("reference", "workflow")]
     return (f"{r['input']:<18}{r['records']:>10,}{r['size_mb']:>8.1f}{ref:>8.1f}{wf:>8.1f}{up:>8.1f}"
             f"{wf / ref:>8.2f}{(wf - up) / ref:>7.2f}{median_of(r['reference'], 'cpu_s'):>8.1f}"
-            f"{median_of(r['workflow'], 'cpu_s'):>8.1f}{mem[0]:>9.0f}MB{mem[1]:>8.0f}MB{mem[2]:>7.0f}MB"
+            f"{median_of(r['workflow'], 'cpu_s'):>8.1f}{cpu_adj:>8.2f}"
+            f"{mem[0]:>9.0f}MB{mem[1]:>8.0f}MB{mem[2]:>7.0f}MB"
             f"{mem[3]:>6.0f}MB{load:>6.2f}  {same}")
 
 
@@ -480,7 +484,8 @@ def report(results: list[dict], size: str) -> str:
              f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
              f"medians of {len(results[0]['reference'])} run(s)", ""]
     head = (f"{'input':<18}{'records':>10}{'MB':>8}{'ref s':>8}{'wf s':>8}{'start s':>8}{'wf/ref':>8}"
-            f"{'adj':>7}{'ref cpu':>8}{'wf cpu':>8}{'ref maxRSS':>11}{'wf maxRSS':>10}{'ref tree':>9}"
+            f"{'adj':>7}{'ref cpu':>8}{'wf cpu':>8}{'adj cpu':>8}"
+            f"{'ref maxRSS':>11}{'wf maxRSS':>10}{'ref tree':>9}"
             f"{'wf tree':>8}{'load':>6}  same")
     lines += [head, "-" * len(head), *map(table_row, results), "", NOTES, "",
               "stages (seconds, last run): reference steps | workflow rules with a benchmark: file"]
