@@ -173,3 +173,17 @@ def test_jobs_listing_filters_and_validates(service):
     cancel = service.http.delete(service.url(f"/jobs/{job['job_id']}"), headers=service.auth())
     assert cancel.status_code == 409
     assert service.http.delete(service.url(f"/jobs/{job['job_id']}")).status_code == 401
+
+
+def test_a_body_over_the_upload_limit_is_413_json(service_factory):
+    svc = service_factory(TRACKPREP_MAX_UPLOAD_BYTES="1000").start()
+    response = svc.http.post(svc.url("/files"), data=b"x" * 5000, headers={**svc.auth(),
+                                                                          "Content-Type": "application/json"})
+    assert response.status_code == 413 and response.json()["detail"]
+
+
+def test_unknown_methods_and_paths_answer_json(shared_service):
+    for response in (shared_service.http.put(shared_service.url("/files")),
+                     shared_service.get("/no/such/path")):
+        assert response.status_code in (404, 405)
+        assert set(response.json()) == {"error", "detail"}

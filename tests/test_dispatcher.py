@@ -120,7 +120,8 @@ def test_the_time_limit_fails_the_job(service_factory, file_server):
     source_id = remote(file_server, svc, "htslib_index.vcf")
     job = svc.wait_job(svc.get(f"/data/{source_id}").json()["job_id"])
     assert job["status"] == "failed"
-    assert "time limit" in job["error"]["reason"] and job["error"]["rule"] == "fetch_source"
+    assert "time limit" in job["error"]["reason"]
+    assert job["error"]["rule"] in (None, "fetch_source")  # None: stopped before its first stage began
     assert not any(svc.cache.rglob("data.*")) and leftovers(svc) == []
 
 

@@ -161,7 +161,12 @@ class Dispatcher:
             job = jobs.claim_next(self.db, self.settings.max_concurrent_jobs, self.owner)
             if job is None:
                 break
-            self._launch(job)
+            try:
+                self._launch(job)
+            except Exception as err:  # a job we claimed must never stay 'running' without a process
+                log.exception("job %s: could not start", job["id"])
+                jobs.finish(self.db, job["id"], JobStatus.FAILED, "could not start snakemake",
+                            {"rule": None, "reason": f"could not start snakemake: {err}", "log_tail": ""})
 
     def _launch(self, job: dict) -> None:
         job_dir = os.path.join(self.settings.jobs_dir, job["id"])
@@ -179,13 +184,8 @@ class Dispatcher:
         with open(os.path.join(job_dir, "snakemake.log"), "ab") as output:
             output.write(f"\n# attempt {job['attempts']}: {' '.join(cmd)}\n".encode())
             output.flush()
-            try:
-                proc = subprocess.Popen(cmd, cwd=job_dir, env=env, stdin=subprocess.DEVNULL, stdout=output,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-            except OSError as err:
-                jobs.finish(self.db, job["id"], JobStatus.FAILED, "could not start snakemake",
-                            {"rule": None, "reason": f"could not start snakemake: {err}", "log_tail": ""})
-                return
+            proc = subprocess.Popen(cmd, cwd=job_dir, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
         jobs.set_process(self.db, job["id"], proc.pid, procs.start_time(proc.pid))
         self.runs[job["id"]] = Run(job, proc, events.RunProgress(events_path),
                                    deadline=time.monotonic() + self.settings.job_timeout)
