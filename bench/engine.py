@@ -21,8 +21,8 @@ runs. Each run's figures are appended, with the load average, to ``<workdir>/res
 
 Peak memory is given two ways: ``max RSS`` is ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` of the measuring
 subprocess (the largest single process of the tree), ``tree RSS`` is the largest sum of RSS over the whole
-process tree, sampled every 0.1 s (it catches snakemake + tool running side by side; short spikes may be
-missed).
+process tree, sampled every 0.1 s by a thread (it catches snakemake + tool running side by side; short
+spikes may be missed).
 """
 from __future__ import annotations
 
@@ -37,9 +37,11 @@ import random
 import resource
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -223,38 +225,55 @@ def ensure_inputs(workdir: Path, size: str) -> list[Source]:
 # ------------------------------------------------------------------------------------------------- measuring
 
 
+def tree_rss_peak(pid: int, stop: threading.Event, peak: list[int]) -> None:
+    """Sample the summed RSS of a process and its descendants until stop is set; the largest goes to peak[0]."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+    except psutil.Error:
+        return
+    while not stop.is_set():
+        total = 0
+        try:
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            procs = []
+        for proc in procs:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                pass
+        peak[0] = max(peak[0], total)
+        stop.wait(SAMPLE_INTERVAL)
+
+
 def measure_child(spec: dict) -> dict:
     """Run one command (in the fresh measuring subprocess) and return what it cost.
 
-    ru_maxrss of RUSAGE_CHILDREN is the largest single descendant; the tree sum is sampled from /proc.
+    ru_maxrss of RUSAGE_CHILDREN is the largest single descendant; the tree sum is sampled by a thread, so the
+    wall time is taken the moment the command exits.
     """
-    import psutil
-
     load_before = os.getloadavg()
+    peak, stop = [0], threading.Event()
     with open(spec["log"], "ab") as log:
-        started = time.time()
-        start = time.monotonic()
+        started, start = time.time(), time.monotonic()
         proc = subprocess.Popen(spec["cmd"], cwd=spec["cwd"], stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-        tree_peak = 0
-        root = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            try:
-                procs = [root, *root.children(recursive=True)]
-            except psutil.Error:
-                procs = []
-            total = 0
-            for p in procs:
-                try:
-                    total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-            tree_peak = max(tree_peak, total)
-            time.sleep(SAMPLE_INTERVAL)
+        sampler = threading.Thread(target=tree_rss_peak, args=(proc.pid, stop, peak), daemon=True)
+        sampler.start()
+        try:
+            proc.wait()
+        except KeyboardInterrupt:  # the command runs in its own session: pass the interrupt on
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait()
+            raise
         wall = time.monotonic() - start
+        stop.set()
+        sampler.join()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"wall_s": wall, "started": started, "cpu_s": usage.ru_utime + usage.ru_stime,
-            "max_rss_mb": usage.ru_maxrss / 1024, "tree_rss_mb": tree_peak / 2**20,
+            "max_rss_mb": usage.ru_maxrss / 1024, "tree_rss_mb": peak[0] / 2**20,
             "returncode": proc.returncode,
             "load_before": load_before, "load_after": os.getloadavg()}
 
