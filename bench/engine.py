@@ -226,7 +226,7 @@ def ensure_inputs(workdir: Path, size: str) -> list[Source]:
 
 
 def tree_rss_peak(pid: int, stop: threading.Event, peak: list[int]) -> None:
-    """Sample the summed RSS of a process and its descendants until stop is set; the largest goes to peak[0]."""
+    """Sample the summed RSS of a process tree until stop is set; the largest sum goes to peak[0]."""
     import psutil
 
     try:
