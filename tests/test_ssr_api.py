@@ -136,19 +136,19 @@ def as_text(value) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-@pytest.mark.parametrize(
-    "key, table",
-    [
-        ("plot_source", "main/mergedOut.tsv"),
-        ("upset", "main/mergedOut.tsv"),
-        ("hotspot", "main/mutational_hotspot.csv"),
-        ("hssr_data", "main/hssr_data.csv"),
-        ("gene_motif_dot_plot", "main/hssr_data.csv"),
-        ("ssr_gene_intersect", "main/ssr_genecombo.tsv"),
-        ("flanked_data", "main/flanks/flanked.tsv"),
-        ("pattern_summary", "main/flanks/pattern_summary.csv"),
-    ],
-)
+# every plot key of API.md and the table it names there
+MERGED, HSSR, COMBO = "main/mergedOut.tsv", "main/hssr_data.csv", "main/ssr_genecombo.tsv"
+PLOT_KEYS = {
+    "plot_source": MERGED, "hotspot": "main/mutational_hotspot.csv", "hssr_data": HSSR,
+    "ssr_gene_intersect": COMBO, "category_sankey": MERGED, "ssr_gc": MERGED, "ssr_conservation": MERGED,
+    "motif_conservation": MERGED, "relative_abundance": MERGED, "repeat_distribution": MERGED,
+    "upset": MERGED, "motif_distribution": MERGED, "gene_country_sankey": HSSR,
+    "temporal_faceted_scatter": HSSR, "gene_motif_dot_plot": HSSR, "reference_ssr_distribution": COMBO,
+    "flanked_data": "main/flanks/flanked.tsv", "pattern_summary": "main/flanks/pattern_summary.csv",
+}
+
+
+@pytest.mark.parametrize("key, table", sorted(PLOT_KEYS.items()))
 def test_plot_data_is_arrow_holding_the_tables_values(analysed, key, table):
     web, job_id, _final, _queued = analysed
     response = web.get(f"/api/job/{job_id}/plot_data/{key}")
