@@ -30,6 +30,7 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 PLUGIN_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "snakemake_plugins")
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the plugin imports webapp.events
 TEMP_PREFIXES = (".fetch-", ".tabix.", ".sidecar.")
 TEMP_SUFFIXES = (".tmp",)
 RECOVERY_EVERY = 20.0  # seconds between sweeps for jobs whose dispatcher died
@@ -126,13 +127,12 @@ class Dispatcher:
         self.stop_soon()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=60)
-        for run in list(self.runs.values()):
-            procs.stop_group(run.proc.pid, lambda run=run: run.proc.poll() is None, self.settings.cancel_grace)
-            run.proc.wait()
-            sweep_temp_files(sorted(job_dirs(run.job)))
-            jobs.requeue(self.db, run.job["id"], "re-queued: the service stopped while it ran")
-            log.info("job %s re-queued at shutdown", run.job["id"])
-        self.runs.clear()
+        for run in self.runs.values():
+            run.stop_reason = run.stop_reason or "shutdown"
+        while self.runs:  # the same stop sequence as a cancel; _finish re-queues
+            for run in list(self.runs.values()):
+                self._watch(run)
+            time.sleep(0.05)
 
     # ---- recovery ---------------------------------------------------------------------------------------------
     def recover(self) -> None:
@@ -179,7 +179,8 @@ class Dispatcher:
         events_path = os.path.join(job_dir, events.EVENTS_FILE)
         open(events_path, "w").close()  # a re-queued job starts a fresh event stream
         env = dict(os.environ, TMPDIR=job_dir, TRACKPREP_EVENTS_FILE=events_path,
-                   PYTHONPATH=os.pathsep.join(filter(None, [PLUGIN_PATH, os.environ.get("PYTHONPATH")])))
+                   PYTHONPATH=os.pathsep.join(filter(None, [PLUGIN_PATH, PACKAGE_PARENT,
+                                                             os.environ.get("PYTHONPATH")])))
         cmd = snakemake_command(self.settings, job)
         with open(os.path.join(job_dir, "snakemake.log"), "ab") as output:
             output.write(f"\n# attempt {job['attempts']}: {' '.join(cmd)}\n".encode())
@@ -230,21 +231,23 @@ class Dispatcher:
         job = run.job
         del self.runs[job["id"]]
         run.progress.read()
-        if run.stop_reason is not None or returncode != 0:
+        missing = [path for path in job["targets"] if not os.path.exists(path)]
+        if returncode != 0 or missing:
             procs.signal_group(run.proc.pid, signal.SIGKILL)  # rules Snakemake left behind
             sweep_temp_files(sorted(job_dirs(job) - self._dirs_of_other_active_jobs(job["id"])))
-        missing = [path for path in job["targets"] if not os.path.exists(path)]
-        if run.stop_reason == "cancelled":
+        if returncode == 0 and not missing:  # done, even if a stop was asked for meanwhile
+            total = run.progress.total or run.progress.done
+            jobs.set_progress(self.db, job["id"], total, total, "completed")
+            jobs.finish(self.db, job["id"], JobStatus.COMPLETED, "completed")
+        elif run.stop_reason == "shutdown":
+            jobs.requeue(self.db, job["id"], "re-queued: the service stopped while it ran")
+        elif run.stop_reason == "cancelled":
             jobs.finish(self.db, job["id"], JobStatus.CANCELLED, "cancelled",
                         {"rule": run.progress.current_rule, "reason": "cancelled by request", "log_tail": ""})
         elif run.stop_reason == "timeout":
             reason = f"time limit of {self.settings.job_timeout} s exceeded (TRACKPREP_JOB_TIMEOUT)"
             jobs.finish(self.db, job["id"], JobStatus.FAILED, reason,
                         {"rule": run.progress.current_rule, "reason": reason, "log_tail": ""})
-        elif returncode == 0 and not missing:
-            total = run.progress.total or run.progress.done
-            jobs.set_progress(self.db, job["id"], total, total, "completed")
-            jobs.finish(self.db, job["id"], JobStatus.COMPLETED, "completed")
         else:
             error = self._failure(job, run.progress, returncode, missing)
             jobs.finish(self.db, job["id"], JobStatus.FAILED, error["reason"], error)

@@ -20,19 +20,7 @@ from logging import LogRecord
 from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.common import LogEvent
 
-LOG_TAIL_BYTES = 4000
-
-
-def tail(path: str, limit: int = LOG_TAIL_BYTES) -> str:
-    """The last ``limit`` bytes of a text file, decoded leniently ('' when unreadable)."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - limit))
-            return handle.read().decode(errors="replace")
-    except OSError:
-        return ""
-
+from webapp.events import file_tail  # stdlib-only module of the service that runs this plugin
 
 class LogHandler(LogHandlerBase):
     """Appends the dispatcher's events to ``$TRACKPREP_EVENTS_FILE`` as JSON lines."""
@@ -60,7 +48,7 @@ class LogHandler(LogHandlerBase):
                 self._write("progress", done=int(record.done), total=int(record.total))
             elif event == LogEvent.JOB_ERROR:
                 logs = [str(path) for path in (getattr(record, "log", None) or [])]
-                log_tail = "\n".join(tail(path) for path in logs if os.path.exists(path))
+                log_tail = "\n".join(file_tail(path) for path in logs if os.path.exists(path))
                 self._write("job_error", rule=record.rule_name, jobid=record.jobid, log=logs, log_tail=log_tail)
             elif event == LogEvent.ERROR:
                 self._write("error", message=record.getMessage(),
