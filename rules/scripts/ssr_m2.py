@@ -135,24 +135,14 @@ def reformat(seq_id: str, calls: list[tuple]) -> list[list[str]]:
     return rows
 
 
-_TABLE: ssr_perf.MotifTable | None = None
-_FILTER: tuple[int, int, int] = (0, 0, 0)
-
-
-def _init_worker(units: dict[int, int], genome_filter: tuple[int, int, int]) -> None:
-    global _TABLE, _FILTER
-    _TABLE = ssr_perf.motif_table(units)
-    _FILTER = genome_filter
-
-
-def _analyse_one(item: tuple[str, bytes]) -> tuple[list[str], list[list[str]]]:
+def analyse_genome(
+    seq_id: str, seq: bytes, table: ssr_perf.MotifTable, min_len: int, max_len: int, unfair: int
+) -> tuple[list[str], list[list[str]]]:
     """One genome's stats row and, when it passes the length/N filter, its reformatted SSR rows."""
-    seq_id, seq = item
     length, n_count, gc = genome_stats(seq)
-    min_len, max_len, unfair = _FILTER
     rows = []
     if min_len <= length <= max_len and n_count <= unfair:
-        rows = reformat(seq_id, ssr_perf.detect(seq.decode("ascii"), _TABLE))
+        rows = reformat(seq_id, ssr_perf.detect(seq.decode("ascii"), table))
     return [seq_id, str(length), str(n_count), str(gc)], rows
 
 
@@ -173,9 +163,9 @@ def detect_all(
     ssr_rows: list[list[str]] = []
     # One process: a process pool was measured slower on 2 cores (shipping sequences and rows between
     # processes costs more than the detection it spreads).
-    _init_worker(units, (min_len, max_len, unfair))
-    for item in records():
-        stat, rows = _analyse_one(item)
+    table = ssr_perf.motif_table(units)
+    for seq_id, seq in records():
+        stat, rows = analyse_genome(seq_id, seq, table, min_len, max_len, unfair)
         stats.append(stat)
         ssr_rows.extend(rows)
     kept = len({row[0] for row in ssr_rows})
