@@ -30,6 +30,16 @@ def remote(file_server, svc, name: str, source_id: str | None = None):
     return source_id or name
 
 
+def held_job(service_factory, file_server, **env):
+    """A started service whose one job is held in its fetch stage: (service, source id, job id)."""
+    svc = service_factory(TRACKPREP_ALLOWED_HOSTS=file_server.host, **env).start()
+    file_server.gate.clear()
+    source_id = remote(file_server, svc, "htslib_index.vcf")
+    job_id = svc.get(f"/data/{source_id}").json()["job_id"]
+    file_server.wait_open(1)
+    return svc, source_id, job_id
+
+
 def wait_for(predicate, what: str, timeout: float = 120):
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -83,11 +93,7 @@ def test_the_bound_holds_across_a_server_and_a_worker_process(service_factory, f
 
 
 def test_cancel_stops_the_run_and_leaves_no_partial_artifact(service_factory, file_server):
-    svc = service_factory(TRACKPREP_ALLOWED_HOSTS=file_server.host).start()
-    file_server.gate.clear()
-    source_id = remote(file_server, svc, "htslib_index.vcf")
-    job_id = svc.get(f"/data/{source_id}").json()["job_id"]
-    file_server.wait_open(1)
+    svc, source_id, job_id = held_job(service_factory, file_server)
     assert svc.http.delete(svc.url(f"/jobs/{job_id}")).status_code == 401
     response = svc.http.delete(svc.url(f"/jobs/{job_id}"), headers=svc.auth())
     assert response.status_code in (200, 202)
@@ -126,11 +132,7 @@ def test_the_time_limit_fails_the_job(service_factory, file_server):
 
 
 def test_shutdown_requeues_the_running_job_and_a_restart_finishes_it(service_factory, file_server):
-    svc = service_factory(TRACKPREP_ALLOWED_HOSTS=file_server.host).start()
-    file_server.gate.clear()
-    source_id = remote(file_server, svc, "htslib_index.vcf")
-    job_id = svc.get(f"/data/{source_id}").json()["job_id"]
-    file_server.wait_open(1)
+    svc, source_id, job_id = held_job(service_factory, file_server)
     svc.stop(signal.SIGTERM)
     (row,) = db_jobs(svc)
     assert row["status"] == "queued"
@@ -143,11 +145,7 @@ def test_shutdown_requeues_the_running_job_and_a_restart_finishes_it(service_fac
 
 
 def test_a_service_killed_with_sigkill_mid_job_is_recovered_after_a_restart(service_factory, file_server):
-    svc = service_factory(TRACKPREP_ALLOWED_HOSTS=file_server.host).start()
-    file_server.gate.clear()
-    source_id = remote(file_server, svc, "htslib_index.vcf")
-    job_id = svc.get(f"/data/{source_id}").json()["job_id"]
-    file_server.wait_open(1)
+    svc, source_id, job_id = held_job(service_factory, file_server)
     wait_for(lambda: db_jobs(svc)[0]["pid"] is not None, "the snakemake pid to be recorded")
     svc.stop(signal.SIGKILL)
     (row,) = db_jobs(svc)
