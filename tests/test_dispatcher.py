@@ -198,7 +198,7 @@ def test_a_worker_stopped_with_sigterm_requeues_its_job(service_factory, file_se
     shutil.copy(TRACKS / "htslib_index.vcf", path)
     record, _ = sources.register(store, sources.validate(
         {"id": "v", "access_url": file_server.url(path.name), "md5": md5sum(path)}, conf))
-    work = plan.resolve(conf, record, "data", raw=False).plan
+    work = plan.make(conf, record, plan.resolve(conf, record, "data", raw=False))
     _job, created = jobstore.submit(store, work.kind, work.key, work.targets, work.config, files=work.files,
                                       work_dirs=work.work_dirs)
     assert created

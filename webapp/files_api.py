@@ -46,7 +46,7 @@ def _serve(source: dict, what: str, raw: bool, alias: bool):
             if what == "index" else f"source {source['id']!r} has no such file"
         raise NotFound(detail)
     scope = "private" if source["access"] == "restricted" else "public"
-    if resolved.plan is None:  # a local file, streamed as it is; the policy is checked again at every read
+    if resolved.targets is None:  # a local file, streamed as it is; the policy is checked again at every read
         real = sources.inside_roots(resolved.path, settings.effective_source_roots)
         if real is None:
             raise NotFound(f"the file of source {source['id']!r} is outside the source roots now")
@@ -57,7 +57,7 @@ def _serve(source: dict, what: str, raw: bool, alias: bool):
         return serving.send(resolved.path, resolved.path, cache_control)
     if request.method == "HEAD":
         raise NotFound(f"the {what} of source {source['id']!r} is not built yet; a GET starts the build")
-    work = resolved.plan
+    work = plan.make(settings, source, resolved)
     job, _created = jobs.submit(get_db(), work.kind, work.key, work.targets, work.config, files=work.files,
                                 work_dirs=work.work_dirs, source_id=source["id"], private=work.private,
                                 satisfied=resolved.ready)
@@ -96,8 +96,8 @@ def _describe(source: dict) -> dict:
         url = url_for(f"files.{what}", source_id=source["id"], **({"raw": "true"} if raw else {}))
         record["artifacts"][f"{'raw_' if raw else ''}{what}"] = \
             None if resolved is None else {"url": url, "ready": resolved.ready()}
-        if resolved is not None and resolved.plan is not None and resolved.plan.key not in keys:
-            keys.append(resolved.plan.key)
+        if resolved is not None and resolved.key is not None and resolved.key not in keys:
+            keys.append(resolved.key)
     active = next((job for job in map(lambda key: jobs.active_for_key(get_db(), key), keys) if job), None)
     record["active_job"] = jobs.public_view(get_db(), active, settings.cache_dir) if active else None
     return record

@@ -43,17 +43,16 @@ class Plan:
 
 @dataclass
 class Resolved:
-    """Where the bytes for a request are (``path``) and, if they may be missing, the job that makes them."""
+    """Where the bytes for a request are (``path``) and, when they come from the cache, the job's ``targets``
+    (all of them must exist) under its workflow ``key``. No targets: a local file served as it is."""
 
     path: str
-    plan: Plan | None  # None: a local file served as it is
-    content_addressed: bool
+    targets: list[str] | None = None
+    key: str | None = None
 
     def ready(self) -> bool:
         """True when every file the request depends on is in place."""
-        if self.plan is None:
-            return os.path.isfile(self.path)
-        return all(os.path.isfile(target) for target in self.plan.targets)
+        return all(os.path.isfile(path) for path in (self.targets or [self.path]))
 
 
 def manifest_text(source: dict[str, Any]) -> str:
@@ -74,7 +73,9 @@ def job_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _plan(settings: Settings, source: dict[str, Any], key: str, targets: list[str]) -> Plan:
+def make(settings: Settings, source: dict[str, Any], resolved: Resolved) -> Plan:
+    """The job that builds what ``resolved`` needs from the cache (only called on a miss)."""
+    key, targets = resolved.key, resolved.targets
     src_dir = os.path.dirname(layout.source_path(settings.cache_dir, source["md5"], source["format"],
                                                  source["access"], source["access_url"]))
     work_dirs = [src_dir]
@@ -87,27 +88,28 @@ def _plan(settings: Settings, source: dict[str, Any], key: str, targets: list[st
                 private=source["access"] == "restricted")
 
 
-def processed(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str], Plan]:
-    """The artifact files (``data``, ``index``) of a processed format and the job that builds both."""
+def processed(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str], list[str], str]:
+    """The artifact files (``data``, ``index``) of a processed format, the job's targets (both) and its key."""
     paths = layout.artifact_paths(settings.cache_dir, source["md5"], source["format"], source["access"],
                                   pipeline_version(settings.workflow_dir), source["access_url"])
-    key = os.path.dirname(paths["data"])
-    return paths, _plan(settings, source, key, [paths["data"], paths["index"]])
+    return paths, [paths["data"], paths["index"]], os.path.dirname(paths["data"])
 
 
-def upstream(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str | None], Plan | None]:
-    """The unprocessed bytes (``data``) and the upstream sidecar (``index``, None without index_url).
+def upstream(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str | None], list[str] | None,
+                                                                  str | None]:
+    """The unprocessed bytes (``data``) and the upstream sidecar (``index``, None without index_url), with the
+    targets and key of the job that fetches them.
 
-    Local sources are their own files (no job); remote ones are fetched into the cache by one job.
+    Local sources are their own files (no job: targets and key are None); remote ones are fetched into the
+    cache by one job.
     """
     if layout.is_local(source["access_url"]):
         index = layout.local_path(source["index_url"]) if source["index_url"] else None
-        return {"data": layout.local_path(source["access_url"]), "index": index}, None
+        return {"data": layout.local_path(source["access_url"]), "index": index}, None, None
     args = (settings.cache_dir, source["md5"], source["format"], source["access"], source["access_url"])
     data = layout.source_path(*args)
     index = layout.sidecar_path(*args, source["index_url"]) if source["index_url"] else None
-    targets = [data] + ([index] if index else [])
-    return {"data": data, "index": index}, _plan(settings, source, os.path.dirname(data), targets)
+    return {"data": data, "index": index}, [data] + ([index] if index else []), os.path.dirname(data)
 
 
 def resolve(settings: Settings, source: dict[str, Any], what: str, raw: bool) -> Resolved | None:
@@ -116,9 +118,7 @@ def resolve(settings: Settings, source: dict[str, Any], what: str, raw: bool) ->
     if raw or kind is None:
         if kind is None and what == "index":
             return None  # passthrough formats have no index
-        paths, plan = upstream(settings, source)
-        if paths[what] is None:
-            return None
-        return Resolved(paths[what], plan, content_addressed=plan is not None)
-    paths, plan = processed(settings, source)
-    return Resolved(paths[what], plan, content_addressed=True)
+        paths, targets, key = upstream(settings, source)
+    else:
+        paths, targets, key = processed(settings, source)
+    return None if paths[what] is None else Resolved(paths[what], targets, key)
