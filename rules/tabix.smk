@@ -81,11 +81,13 @@ rule sort_bgzip:
         exec 2> {log:q}
         tmp=$(mktemp -d "{resources.tmpdir}/trackprep-sort.XXXXXX")
         trap 'rm -rf "$tmp"' EXIT
+        # sort prints nothing until its input ends, i.e. until awk has exited and closed the header file:
+        # so the header is complete when the first sorted record arrives, and can be written before it
         gzip -cdf {input:q} \
           | awk -v fmt={params.fmt} -v header="$tmp/header" -f {params.awk:q} \
           | LC_ALL=C sort -t "$(printf '\\t')" {params.key} -S {params.memory}M -T "$tmp" --parallel={threads} \
-          > "$tmp/records"
-        cat "$tmp/header" "$tmp/records" | bgzip -l {params.level} -@ {threads} > "$tmp/data.gz"
+          | {{ if IFS= read -r first; then cat "$tmp/header"; printf '%s\\n' "$first"; cat; else cat "$tmp/header"; fi; }} \
+          | bgzip -l {params.level} -@ {threads} > "$tmp/data.gz"
         mv "$tmp/data.gz" {output:q}.tmp
         mv {output:q}.tmp {output:q}
         """
