@@ -110,7 +110,7 @@ def built_tracks(tmp_path_factory) -> tuple[Engine, list[Source]]:
     return engine, sources
 
 
-# ---- the service (trackprep serve) on 127.0.0.1, for tests/test_api_*, test_service_*, test_dispatcher*, test_clients*
+# ---- the service (trackprep serve) on 127.0.0.1, for the service, dispatcher and client tests
 import json  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402

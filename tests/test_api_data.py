@@ -1,4 +1,5 @@
-"""/data, /index and the extension-bearing aliases against a real `trackprep serve` and real snakemake runs."""
+"""/data, /index and the extension-bearing aliases, against a real `trackprep serve` and real snakemake
+runs."""
 from __future__ import annotations
 
 import gzip
@@ -32,7 +33,8 @@ def test_cache_miss_answers_202_then_the_job_completes_and_the_artifact_is_serve
     assert index.status_code == 200
     (service.base / "got.bam.bai").write_bytes(index.content)
     # the served pair is a coordinate-sorted BAM whose index answers a region query like the source does
-    with pysam.AlignmentFile(str(path)) as served, pysam.AlignmentFile(str(TRACKS / "pybedtools_x.bam")) as src:
+    with pysam.AlignmentFile(str(path)) as served, \
+            pysam.AlignmentFile(str(TRACKS / "pybedtools_x.bam")) as src:
         assert served.header.get("HD", {}).get("SO") == "coordinate"
         records = list(src.fetch(until_eof=True))
         assert served.mapped == sum(1 for r in records if not r.is_unmapped)

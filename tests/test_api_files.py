@@ -6,6 +6,8 @@ import shutil
 import pytest
 from conftest import TRACKS, Service, md5sum
 
+BAM = TRACKS / "pybedtools_x.bam"
+
 
 @pytest.fixture(scope="module")
 def shared_service(tmp_path_factory):
@@ -16,7 +18,7 @@ def shared_service(tmp_path_factory):
 
 
 def test_registration_needs_the_token(service):
-    body = {"id": "x", "access_url": str(TRACKS / "pybedtools_x.bam"), "md5": md5sum(TRACKS / "pybedtools_x.bam")}
+    body = {"id": "x", "access_url": str(BAM), "md5": md5sum(BAM)}
     missing = service.http.post(service.url("/files"), json=body)
     assert missing.status_code == 401 and missing.json()["error"] == "unauthorized"
     wrong = service.http.post(service.url("/files"), json=body, headers={"Authorization": "Bearer nope"})
@@ -77,7 +79,7 @@ def test_an_id_is_generated_when_absent(service):
 ])
 def test_invalid_fields_are_422_with_the_reason(shared_service, fields, words):
     service = shared_service
-    body = {"id": "x", "access_url": str(TRACKS / "pybedtools_x.bam"), "md5": md5sum(TRACKS / "pybedtools_x.bam")}
+    body = {"id": "x", "access_url": str(BAM), "md5": md5sum(BAM)}
     body.update(fields)
     response = service.http.post(service.url("/files"), json=body, headers=service.auth())
     assert response.status_code == 422, response.text

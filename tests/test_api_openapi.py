@@ -37,7 +37,8 @@ def test_schemathesis_finds_no_server_error(service, tmp_path):
     for headers in ([], ["-H", f"Authorization: Bearer {TOKEN}"]):
         result = subprocess.run(
             [shutil.which("schemathesis") or "schemathesis", "run", service.url("/openapi.json"), *headers,
-             "--checks", checks, "--max-examples", "25", "--generation-deterministic", "--request-timeout", "60"],
+             "--checks", checks, "--max-examples", "25", "--generation-deterministic",
+             "--request-timeout", "60"],
             cwd=tmp_path, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stdout[-6000:]
     assert "Traceback" not in (service.base / "serve.log").read_text()

@@ -91,7 +91,8 @@ def test_unsatisfiable_is_416_with_star_content_range(warm, path, value):
 
 
 @pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("header", ["bytes=abc", "bytes=5-2", "bytes=-", "bytes=1-2-3", "bytes=", "bytes=--5"])
+@pytest.mark.parametrize("header", ["bytes=abc", "bytes=5-2", "bytes=-", "bytes=1-2-3", "bytes=",
+                                    "bytes=--5"])
 def test_malformed_bytes_value_is_416_with_a_json_reason(warm, path, header):
     svc, _ = warm
     response = get(svc, path, Range=header)

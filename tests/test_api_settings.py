@@ -55,6 +55,7 @@ def test_the_documented_defaults_are_the_ones_loaded(tmp_path, monkeypatch):
 
 
 def test_lists_are_split_as_documented():
-    loaded = settings.load({"TRACKPREP_SOURCE_ROOTS": "/a:/b", "TRACKPREP_ALLOWED_HOSTS": "x.org, Y.org:8080"})
+    loaded = settings.load({"TRACKPREP_SOURCE_ROOTS": "/a:/b",
+                            "TRACKPREP_ALLOWED_HOSTS": "x.org, Y.org:8080"})
     assert loaded.source_roots == ("/a", "/b")
     assert loaded.allowed_hosts == ("x.org", "y.org:8080")

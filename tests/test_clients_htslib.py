@@ -77,8 +77,8 @@ def test_tabix_reads_vcf_and_bed_regions_from_the_alias(warm, tmp_path):
 
 def test_bcftools_reads_a_region_from_the_alias(warm, tmp_path):
     chrom, start, end = VCF_REGION
-    result = run(["bcftools", "view", "-H", "-r", f"{chrom}:{start}-{end}", warm.url("/data/calls/data.vcf.gz")],
-                 tmp_path)
+    url = warm.url("/data/calls/data.vcf.gz")
+    result = run(["bcftools", "view", "-H", "-r", f"{chrom}:{start}-{end}", url], tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == vcf_records(chrom, start, end)
 

@@ -181,8 +181,8 @@ def test_bad_settings_stop_the_service_with_a_message(service_factory, env):
     import sys
 
     svc = service_factory(**env)
-    result = subprocess.run([sys.executable, "-m", "webapp.cli", "serve", "--port", str(svc.port)], env=svc.env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "webapp.cli", "serve", "--port", str(svc.port)],
+                            env=svc.env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and next(iter(env)) in result.stderr
 
 

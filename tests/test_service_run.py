@@ -1,5 +1,5 @@
-"""Running it: `trackprep serve` registers the sample files; the production setup (gunicorn + `trackprep worker`)
-serves the same API with jobs run by the worker alone."""
+"""Running it: `trackprep serve` registers the sample files; the production setup (gunicorn +
+`trackprep worker`) serves the same API with jobs run by the worker alone."""
 from __future__ import annotations
 
 import shutil
@@ -48,12 +48,13 @@ def test_production_gunicorn_plus_one_worker(service_factory):
         svc.register("twin", TRACKS / "htslib_index.vcf")
         # concurrent misses spread over two gunicorn worker processes still converge on one job
         with ThreadPoolExecutor(30) as pool:
-            misses = list(pool.map(lambda i: requests.get(svc.url(f"/data/{('v', 'twin')[i % 2]}"), timeout=60),
-                                   range(30)))
+            urls = [svc.url(f"/data/{('v', 'twin')[i % 2]}") for i in range(30)]
+            misses = list(pool.map(lambda url: requests.get(url, timeout=60), urls))
         assert {m.status_code for m in misses} == {202}
         assert len({m.json()["job_id"] for m in misses}) == 1
         miss = misses[0]
-        assert svc.get(f"/jobs/{miss.json()['job_id']}").json()["status"] == "queued"  # web workers run nothing
+        # web workers run nothing
+        assert svc.get(f"/jobs/{miss.json()['job_id']}").json()["status"] == "queued"
         svc.start("worker")
         assert svc.wait_job(miss.json()["job_id"])["status"] == "completed"
         whole = svc.get("/data/v/data.vcf.gz").content

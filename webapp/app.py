@@ -1,8 +1,8 @@
 """The Flask app factory: settings, the store, the blueprints, JSON errors and CORS on every response.
 
 Extensions (the SSR analysis API) live in their own modules, listed in ``EXTENSIONS``: when one exists, its
-``init_app(app)`` is called here, so it can register its blueprint and its OpenAPI paths and submit work through
-:func:`webapp.jobs.submit`.
+``init_app(app)`` is called here, so it can register its blueprint and its OpenAPI paths and submit work
+through :func:`webapp.jobs.submit`.
 """
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from .meta_api import bp as meta_bp
 EXTENSIONS = ("webapp.ssr_api",)
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified, Location, "
-                                     "Retry-After, X-Data-Truncated, X-Data-Total-Rows, X-Data-Preview-Rows, "
-                                     "X-Data-File-Size-Bytes",
+    "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified, "
+                                     "Location, Retry-After, X-Data-Truncated, X-Data-Total-Rows, "
+                                     "X-Data-Preview-Rows, X-Data-File-Size-Bytes",
 }
 PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, HEAD, POST, DELETE, OPTIONS",

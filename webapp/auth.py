@@ -18,13 +18,15 @@ def token_valid() -> bool:
     """True when the request carries ``Authorization: Bearer <the configured token>``."""
     token = current_app.config["TRACKPREP_SETTINGS"].api_token
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
+                                                                              token.encode())
 
 
 def require_token() -> None:
     """Refuse the call unless it carries the valid token."""
     if not current_app.config["TRACKPREP_SETTINGS"].api_token:
-        raise TokenNotConfigured("this server has no TRACKPREP_API_TOKEN configured: protected calls are refused")
+        raise TokenNotConfigured("this server has no TRACKPREP_API_TOKEN configured: protected calls are "
+                                 "refused")
     if not token_valid():
         raise Unauthorized("this call needs Authorization: Bearer <TRACKPREP_API_TOKEN>",
                            {"WWW-Authenticate": 'Bearer realm="trackprep"'})

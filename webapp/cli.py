@@ -1,4 +1,5 @@
-"""The ``trackprep`` command: ``serve`` (embedded), ``worker`` (production dispatcher), ``register MANIFEST``."""
+"""The ``trackprep`` command: ``serve`` (embedded), ``worker`` (production dispatcher), ``register MANIFEST``
+(sources from a manifest TSV)."""
 from __future__ import annotations
 
 import argparse

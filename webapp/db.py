@@ -1,4 +1,5 @@
-"""The SQLite store: one file, WAL mode, one connection per thread; writes in ``BEGIN IMMEDIATE`` transactions.
+"""The SQLite store: one file, WAL mode, one connection per thread; writes in ``BEGIN IMMEDIATE``
+transactions.
 
 sqlite-utils creates the schema and runs the reads; writes inside a transaction use plain ``execute`` because
 sqlite-utils' own write helpers commit on their own. In the web app, :func:`get_db` keeps one connection per
@@ -62,7 +63,8 @@ CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at);
 def connect(path: str) -> sqlite_utils.Database:
     """Open (and if needed create) the store at ``path``: WAL mode, autocommit, a generous busy timeout."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA synchronous = NORMAL")
     db = sqlite_utils.Database(conn)

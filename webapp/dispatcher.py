@@ -1,13 +1,15 @@
-"""The dispatcher: claims queued jobs while fewer than the bound run, runs Snakemake for each, records the outcome.
+"""The dispatcher: claims queued jobs while fewer than the bound run, runs Snakemake for each, records the
+outcome.
 
-One dispatcher per deployment: a thread inside ``trackprep serve``, or the ``trackprep worker`` process next to
-gunicorn. The bound on running jobs is counted in the database, so it holds across processes. Each job runs::
+One dispatcher per deployment: a thread inside ``trackprep serve``, or the ``trackprep worker`` process next
+to gunicorn. The bound on running jobs is counted in the database, so it holds across processes. Each job
+runs::
 
     python -m snakemake -s $WORKFLOW/Snakefile <targets> --configfile job.yaml --nolock --cores N \
         --logger trackprep --rerun-incomplete [--profile P]
 
-in ``$DATA_DIR/jobs/<id>/`` (its own process group, TMPDIR there too). Cancel, time limit and shutdown stop a run
-the same way: SIGINT to Snakemake, then SIGTERM and SIGKILL to its group after the grace period.
+in ``$DATA_DIR/jobs/<id>/`` (its own process group, TMPDIR there too). Cancel, time limit and shutdown stop a
+run the same way: SIGINT to Snakemake, then SIGTERM and SIGKILL to its group after the grace period.
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 PLUGIN_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "snakemake_plugins")
-PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the plugin imports webapp.events
+# the logger plugin imports webapp.events: the package's parent goes on the run's PYTHONPATH too
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMP_PREFIXES = (".fetch-", ".tabix.", ".sidecar.")
 TEMP_SUFFIXES = (".tmp",)
 RECOVERY_EVERY = 20.0  # seconds between sweeps for jobs whose dispatcher died
@@ -99,7 +102,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._last_recovery = 0.0
 
-    # ---- life cycle -------------------------------------------------------------------------------------------
+    # ---- life cycle ----------------------------------------------------------------------------------------
     def start(self) -> None:
         """Recover jobs of dead dispatchers, then run the loop in a background thread."""
         self.recover()
@@ -134,7 +137,7 @@ class Dispatcher:
                 self._watch(run)
             time.sleep(0.05)
 
-    # ---- recovery ---------------------------------------------------------------------------------------------
+    # ---- recovery ------------------------------------------------------------------------------------------
     def recover(self) -> None:
         """Re-queue running jobs whose dispatcher is gone, stopping any Snakemake they left running."""
         self._last_recovery = time.monotonic()
@@ -150,7 +153,7 @@ class Dispatcher:
             jobs.requeue(self.db, job["id"], "re-queued after its dispatcher stopped")
             log.info("job %s re-queued (its dispatcher %s is gone)", job["id"], job["owner"])
 
-    # ---- one pass ---------------------------------------------------------------------------------------------
+    # ---- one pass ------------------------------------------------------------------------------------------
     def tick(self) -> None:
         """Advance every run, then start queued jobs while there is room."""
         for run in list(self.runs.values()):
@@ -211,7 +214,7 @@ class Dispatcher:
             self._advance_stop(run)
 
     def _advance_stop(self, run: Run) -> None:
-        """One step of SIGINT -> SIGTERM (group) -> SIGKILL (group), a grace period apart, without blocking."""
+        """One step of SIGINT -> SIGTERM (group) -> SIGKILL (group), a grace period apart; never blocks."""
         if run.stop_step and time.monotonic() - run.stop_at < self.settings.cancel_grace:
             return
         pid = run.proc.pid

@@ -1,9 +1,9 @@
 """The job store: plain functions over the ``jobs`` table that the views, the dispatcher and the CLI all call.
 
-A job is generic: ``kind`` ('preprocess', 'ssr', ...), ``workflow_key`` (the target cache directory), ``targets``
-(absolute paths Snakemake is asked for) and ``config`` (written to the job's ``job.yaml``). The partial unique index
-on ``workflow_key`` over the active states is the mutex (ARCHITECTURE.md decision 4): :func:`submit` attaches every
-request for a key to its one active job, whichever thread or process asks.
+A job is generic: ``kind`` ('preprocess', 'ssr', ...), ``workflow_key`` (the target cache directory),
+``targets`` (absolute paths Snakemake is asked for) and ``config`` (written to the job's ``job.yaml``). The
+partial unique index on ``workflow_key`` over the active states is the mutex (ARCHITECTURE.md decision 4):
+:func:`submit` attaches every request for a key to its one active job, whichever thread or process asks.
 """
 from __future__ import annotations
 
@@ -69,16 +69,16 @@ def active_for_key(db: sqlite_utils.Database, workflow_key: str) -> dict[str, An
     return _one(db, f"SELECT * FROM jobs WHERE workflow_key = ? AND status IN {ACTIVE!r}", (workflow_key,))
 
 
-def submit(db: sqlite_utils.Database, kind: str, workflow_key: str, targets: list[str], config: dict[str, Any],
-           *, files: dict[str, str] | None = None, work_dirs: list[str] | None = None,
+def submit(db: sqlite_utils.Database, kind: str, workflow_key: str, targets: list[str],
+           config: dict[str, Any], *, files: dict[str, str] | None = None, work_dirs: list[str] | None = None,
            source_id: str | None = None, private: bool = False,
            satisfied: Callable[[], bool] | None = None) -> tuple[dict[str, Any] | None, bool]:
     """Attach to the active job for ``workflow_key`` or queue a new one: ``(job, created)``.
 
-    ``files`` are written into the job's working directory before Snakemake starts (config values may name them
-    by relative path: Snakemake runs there). ``work_dirs`` are folders whose temp leftovers a stopped run may
-    leave; they are swept when the job fails or is cancelled. A ``private`` job (built from a restricted source)
-    is shown only to callers holding the API token.
+    ``files`` are written into the job's working directory before Snakemake starts (config values may name
+    them by relative path: Snakemake runs there). ``work_dirs`` are folders whose temp leftovers a stopped run
+    may leave; they are swept when the job fails or is cancelled. A ``private`` job (built from a restricted
+    source) is shown only to callers holding the API token.
 
     ``satisfied`` (optional) is asked inside the transaction when no job is active: True means the targets are
     already built (a job finished since the caller looked), and ``(None, False)`` comes back instead of a job.
@@ -94,8 +94,8 @@ def submit(db: sqlite_utils.Database, kind: str, workflow_key: str, targets: lis
                     return None, False
                 job_id = uuid.uuid4().hex
                 db.execute(
-                    "INSERT INTO jobs (id, kind, workflow_key, targets, config, files, work_dirs, source_id, private,"
-                    " status, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO jobs (id, kind, workflow_key, targets, config, files, work_dirs, source_id,"
+                    " private, status, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (job_id, kind, workflow_key, json.dumps(list(targets)), json.dumps(config),
                      json.dumps(files or {}), json.dumps(list(work_dirs or [])), source_id, int(private),
                      JobStatus.QUEUED.value, "queued", now()),
@@ -122,13 +122,15 @@ def list_jobs(db: sqlite_utils.Database, status: str | None = None, kind: str | 
         where.append("kind = ?")
         params.append(kind)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    rows = db.query(f"SELECT * FROM jobs {clause} ORDER BY created_at DESC, rowid DESC LIMIT ?", (*params, limit))
+    rows = db.query(f"SELECT * FROM jobs {clause} ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                    (*params, limit))
     return [_decode(row) for row in rows]
 
 
 def counts(db: sqlite_utils.Database) -> dict[str, int]:
     """How many jobs are in each state."""
-    found = {row["status"]: row["n"] for row in db.query("SELECT status, count(*) AS n FROM jobs GROUP BY status")}
+    rows = db.query("SELECT status, count(*) AS n FROM jobs GROUP BY status")
+    found = {row["status"]: row["n"] for row in rows}
     return {status.value: found.get(status.value, 0) for status in JobStatus}
 
 
@@ -137,7 +139,8 @@ def queue_position(db: sqlite_utils.Database, job: dict[str, Any]) -> int | None
     if job["status"] != JobStatus.QUEUED.value:
         return None
     row = next(iter(db.query(
-        "SELECT count(*) AS n FROM jobs WHERE status = 'queued' AND (created_at < ? OR (created_at = ? AND id < ?))",
+        "SELECT count(*) AS n FROM jobs WHERE status = 'queued'"
+        " AND (created_at < ? OR (created_at = ? AND id < ?))",
         (job["created_at"], job["created_at"], job["id"]))))
     return row["n"] + 1
 
@@ -166,7 +169,8 @@ def claim_next(db: sqlite_utils.Database, max_running: int, owner: str) -> dict[
         if job is None:
             return None
         db.execute("UPDATE jobs SET status = 'running', owner = ?, started_at = ?, attempts = attempts + 1,"
-                   " pid = NULL, pid_start = NULL, message = 'starting' WHERE id = ?", (owner, now(), job["id"]))
+                   " pid = NULL, pid_start = NULL, message = 'starting' WHERE id = ?",
+                   (owner, now(), job["id"]))
     return get(db, job["id"])
 
 
@@ -179,8 +183,8 @@ def set_process(db: sqlite_utils.Database, job_id: str, pid: int, pid_start: str
 def set_progress(db: sqlite_utils.Database, job_id: str, done: int, total: int | None, message: str) -> None:
     """Record per-stage progress of a running job."""
     with transaction(db):
-        db.execute("UPDATE jobs SET stages_done = ?, stages_total = ?, message = ? WHERE id = ? AND status = ?",
-                   (done, total, message, job_id, JobStatus.RUNNING.value))
+        db.execute("UPDATE jobs SET stages_done = ?, stages_total = ?, message = ?"
+                   " WHERE id = ? AND status = ?", (done, total, message, job_id, JobStatus.RUNNING.value))
 
 
 def finish(db: sqlite_utils.Database, job_id: str, status: JobStatus, message: str,
@@ -194,14 +198,15 @@ def finish(db: sqlite_utils.Database, job_id: str, status: JobStatus, message: s
 def requeue(db: sqlite_utils.Database, job_id: str, message: str) -> None:
     """Put a running job back in the queue (its finished stages stay in the cache)."""
     with transaction(db):
-        db.execute("UPDATE jobs SET status = 'queued', owner = NULL, pid = NULL, pid_start = NULL, message = ?"
-                   " WHERE id = ? AND status = 'running'", (message, job_id))
+        db.execute("UPDATE jobs SET status = 'queued', owner = NULL, pid = NULL, pid_start = NULL,"
+                   " message = ? WHERE id = ? AND status = 'running'", (message, job_id))
     wakeup.set()
 
 
 def running(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Every running job, whichever dispatcher owns it."""
-    return [_decode(row) for row in db.query("SELECT * FROM jobs WHERE status = 'running' ORDER BY started_at")]
+    rows = db.query("SELECT * FROM jobs WHERE status = 'running' ORDER BY started_at")
+    return [_decode(row) for row in rows]
 
 
 def progress(job: dict[str, Any]) -> float:

@@ -10,15 +10,18 @@ from typing import Any
 from flask import Flask
 
 from . import layout
+from .jobs import JobStatus
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 SOURCE_ID = {"name": "source_id", "in": "path", "required": True,
              "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"}}
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
-RAW = {"name": "raw", "in": "query", "required": False, "schema": {"type": "string", "enum": ["true", "false"]},
+RAW = {"name": "raw", "in": "query", "required": False,
+       "schema": {"type": "string", "enum": ["true", "false"]},
        "description": "true: the upstream bytes (or sidecar index), unprocessed"}
 RANGE = {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"}}
 BEARER = [{"bearer": []}]
+STATUSES = [status.value for status in JobStatus]
 
 
 def _json(schema: dict, description: str) -> dict:
@@ -58,9 +61,12 @@ def _paths() -> dict[str, Any]:
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/SourceFields"}}}},
             "responses": {"201": _json({"$ref": "#/components/schemas/Source"}, "registered"),
-                          "200": _json({"$ref": "#/components/schemas/Source"}, "already registered, same fields"),
-                          "401": _error("no or wrong token"), "403": _error("the server has no token configured"),
-                          "409": _error("id registered with different fields"), "422": _error("invalid fields")}}},
+                          "200": _json({"$ref": "#/components/schemas/Source"},
+                                       "already registered, same fields"),
+                          "401": _error("no or wrong token"),
+                          "403": _error("the server has no token configured"),
+                          "409": _error("id registered with different fields"),
+                          "422": _error("invalid fields")}}},
         "/files/{source_id}": {"get": {
             "summary": "A source, its artifacts and its active job", "parameters": [SOURCE_ID],
             "responses": {"200": _json({"$ref": "#/components/schemas/Source"}, "the record"),
@@ -70,7 +76,7 @@ def _paths() -> dict[str, Any]:
                                        **data_get}},
         "/index/{source_id}": {"get": {"summary": "The index of exactly the bytes /data serves", **data_get},
                                "head": {"summary": "Headers of /index; never starts work", **data_get}},
-        "/data/{source_id}/{name}": {"get": {"summary": "Extension-bearing alias (data.bam, data.bam.bai, ...)",
+        "/data/{source_id}/{name}": {"get": {"summary": "Extension-bearing alias (data.bam, .bai, ...)",
                                              **alias},
                                      "head": {"summary": "Headers of the alias; never starts work", **alias}},
         "/jobs/{job_id}": {
@@ -81,12 +87,13 @@ def _paths() -> dict[str, Any]:
                        "responses": {"200": _json({"$ref": "#/components/schemas/Job"}, "cancelled"),
                                      "202": _json({"$ref": "#/components/schemas/Job"}, "stopping"),
                                      "401": _error("no or wrong token"), "403": _error("no token configured"),
-                                     "404": _error("unknown job"), "409": _error("the job has already ended")}}},
+                                     "404": _error("unknown job"),
+                                     "409": _error("the job has already ended")}}},
         "/jobs": {"get": {
             "summary": "Recent jobs, newest first",
             "parameters": [
                 {"name": "status", "in": "query", "required": False,
-                 "schema": {"type": "string", "enum": ["queued", "running", "completed", "failed", "cancelled"]}},
+                 "schema": {"type": "string", "enum": STATUSES}},
                 {"name": "kind", "in": "query", "required": False, "schema": {"type": "string"}},
                 {"name": "limit", "in": "query", "required": False,
                  "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
@@ -109,7 +116,8 @@ def _components() -> dict[str, Any]:
         "schemas": {
             "Error": {"type": "object", "required": ["error", "detail"],
                       "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}},
-            "SourceFields": {"type": "object", "additionalProperties": False, "required": ["access_url", "md5"],
+            "SourceFields": {"type": "object", "additionalProperties": False,
+                             "required": ["access_url", "md5"],
                              "properties": {
                                  "id": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"},
                                  "access_url": {"type": "string"},
@@ -127,18 +135,19 @@ def _components() -> dict[str, Any]:
                         "properties": {"job_id": {"type": "string"}, "status": {"type": "string"},
                                        "status_url": {"type": "string"}}},
             "Job": {"type": "object",
-                    "required": ["job_id", "kind", "status", "stages_done", "progress", "message", "artifacts",
-                                 "created_at"],
+                    "required": ["job_id", "kind", "status", "stages_done", "progress", "message",
+                                 "artifacts", "created_at"],
                     "properties": {
                         "job_id": {"type": "string"}, "kind": {"type": "string"},
-                        "status": {"type": "string",
-                                   "enum": ["queued", "running", "completed", "failed", "cancelled"]},
-                        "stages_done": {"type": "integer"}, "stages_total": {"type": "integer", "nullable": True},
+                        "status": {"type": "string", "enum": STATUSES},
+                        "stages_done": {"type": "integer"},
+                        "stages_total": {"type": "integer", "nullable": True},
                         "progress": {"type": "number", "minimum": 0, "maximum": 1},
                         "message": {"type": "string"},
                         "artifacts": {"type": "array", "items": {"type": "string"}},
                         "error": {"type": "object", "nullable": True},
-                        "created_at": {"type": "string"}, "started_at": nullable_str, "finished_at": nullable_str,
+                        "created_at": {"type": "string"}, "started_at": nullable_str,
+                        "finished_at": nullable_str,
                         "queue_position": {"type": "integer", "nullable": True}}},
         },
     }

@@ -2,9 +2,9 @@
 
 - processed formats: ``/data`` and ``/index`` serve the artifact and its own index; both are one job's targets
   (workflow key: the artifact directory).
-- passthrough formats, and ``?raw=true`` for any format: a local source (and its local sidecar) streams as it is;
-  a remote one is fetched, md5-verified, into ``{cache}/src/<md5>/`` together with its sidecar index, if any
-  (workflow key: that directory).
+- passthrough formats, and ``?raw=true`` for any format: a local source (and its local sidecar) streams as it
+  is; a remote one is fetched, md5-verified, into ``{cache}/src/<md5>/`` together with its sidecar index, if
+  any (workflow key: that directory).
 """
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def make(settings: Settings, source: dict[str, Any], resolved: Resolved) -> Plan
 
 
 def processed(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str], list[str], str]:
-    """The artifact files (``data``, ``index``) of a processed format, the job's targets (both) and its key."""
+    """The artifact files (``data``, ``index``) of a processed format, the job's targets (both), its key."""
     paths = layout.artifact_paths(settings.cache_dir, source["md5"], source["format"], source["access"],
                                   pipeline_version(settings.workflow_dir), source["access_url"])
     return paths, [paths["data"], paths["index"]], os.path.dirname(paths["data"])

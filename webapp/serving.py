@@ -1,4 +1,5 @@
-"""Sending files: byte ranges exactly as API.md tabulates, ETag/If-None-Match/If-Range, Cache-Control, streaming.
+"""Sending files: byte ranges exactly as API.md tabulates, ETag/If-None-Match/If-Range, Cache-Control,
+streaming.
 
 The file is opened once and streamed in blocks (never read whole into memory). A client that hangs up mid-body
 only closes the generator, which closes the file.
@@ -26,8 +27,8 @@ CONTENT_TYPES = {".csv": "text/csv", ".tsv": "text/tab-separated-values"}
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """``(start, end)`` inclusive for a single satisfiable range; None to send the whole file.
 
-    Raises RangeNotSatisfiable for a syntactically invalid ``bytes=`` value, ``bytes=-0`` and a start at or past
-    the end. Other units are ignored; several ranges get the whole file.
+    Raises RangeNotSatisfiable for a syntactically invalid ``bytes=`` value, ``bytes=-0`` and a start at or
+    past the end. Other units are ignored; several ranges get the whole file.
     """
     if not header:
         return None
@@ -38,15 +39,16 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     unsatisfiable = {"Content-Range": f"bytes */{size}"}
     if any(m is None or (m.group(1) == "" and m.group(2) == "") for m in specs) or \
             any(m.group(1) and m.group(2) and int(m.group(2)) < int(m.group(1)) for m in specs):
-        raise RangeNotSatisfiable(f"malformed Range header {header!r}: expected bytes=a-b, bytes=a- or bytes=-n",
-                                  unsatisfiable)
+        raise RangeNotSatisfiable(f"malformed Range header {header!r}: expected bytes=a-b, bytes=a- or "
+                                  "bytes=-n", unsatisfiable)
     if len(specs) > 1:
         return None
     first, last = specs[0].group(1), specs[0].group(2)
     if first == "":
         suffix = int(last)
         if suffix == 0 or size == 0:
-            raise RangeNotSatisfiable(f"range {value.strip()} selects no bytes of a {size}-byte file", unsatisfiable)
+            raise RangeNotSatisfiable(f"range {value.strip()} selects no bytes of a {size}-byte file",
+                                      unsatisfiable)
         return max(0, size - suffix), size - 1
     start = int(first)
     if start >= size:
@@ -110,8 +112,8 @@ def send(path: str, cache_key: str, cache_control: str) -> Response:
             handle.close()
             return Response(status=304, headers=headers)
         try:
-            wanted = parse_range(request.headers.get("Range"), size) if _if_range_allows(etag, stat.st_mtime) \
-                else None
+            honour = _if_range_allows(etag, stat.st_mtime)
+            wanted = parse_range(request.headers.get("Range"), size) if honour else None
         except RangeNotSatisfiable as err:
             err.headers.update(headers)
             raise
@@ -139,7 +141,8 @@ def send(path: str, cache_key: str, cache_control: str) -> Response:
             body = file_wrapper(handle, BLOCK)
         else:
             body = _blocks(handle, start, end - start + 1)
-        response = Response(body, status=206, headers=headers, content_type=content_type, direct_passthrough=True)
+        response = Response(body, status=206, headers=headers, content_type=content_type,
+                            direct_passthrough=True)
         response.content_length = end - start + 1
         return response
     except BaseException:

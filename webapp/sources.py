@@ -1,8 +1,9 @@
 """Registered sources: validation against the access policy, the ``sources`` table, manifests and samples.
 
-A source may come from a local path only inside the source roots (after resolving symlinks) and from http(s)/drs
-only on an allowed host. Values reach a shell only through Snakemake's ``{x:q}`` quoting, but characters that
-have no business in a path or URL (shell metacharacters, control characters) are refused here all the same.
+A source may come from a local path only inside the source roots (after resolving symlinks) and from
+http(s)/drs only on an allowed host. Values reach a shell only through Snakemake's ``{x:q}`` quoting, but
+characters that have no business in a path or URL (shell metacharacters, control characters) are refused here
+all the same.
 """
 from __future__ import annotations
 
@@ -108,7 +109,8 @@ def validate(fields: Any, settings: Settings) -> dict[str, str]:
     if index_url:
         index_url = check_url("index_url", index_url, settings)
         if fmt not in layout.SIDECAR_FORMATS:
-            raise Invalid(f"format {fmt} has no index: index_url is allowed for {', '.join(layout.SIDECAR_FORMATS)}")
+            raise Invalid(f"format {fmt} has no index: index_url is allowed for "
+                          f"{', '.join(layout.SIDECAR_FORMATS)}")
         if layout.sidecar_extension(index_url) is None:
             raise Invalid("index_url must name a .bai, .tbi or .csi file")
         if layout.is_local(index_url) != layout.is_local(access_url):
@@ -171,7 +173,8 @@ def register_samples(db: sqlite_utils.Database, settings: Settings) -> list[str]
     registered = []
     for name in sorted(os.listdir(settings.samples_dir)):
         path = os.path.join(settings.samples_dir, name)
-        if not os.path.isfile(path) or layout.infer_format(name) is None or not layout.SOURCE_ID_RE.match(name):
+        named = layout.infer_format(name) is not None and layout.SOURCE_ID_RE.match(name)
+        if not named or not os.path.isfile(path):
             continue
         try:
             record = validate({"id": name, "access_url": path, "md5": file_md5(path)}, settings)

@@ -1,7 +1,8 @@
 """Snakemake (>= 9) logger plugin: one JSON object per line for the events the trackprep dispatcher reads.
 
-Enabled with ``snakemake --logger trackprep`` when this folder's parent is on ``PYTHONPATH``; the file it appends
-to is named by the ``TRACKPREP_EVENTS_FILE`` environment variable (nothing is written when it is unset). Events:
+Enabled with ``snakemake --logger trackprep`` when this folder's parent is on ``PYTHONPATH``; the file it
+appends to is named by the ``TRACKPREP_EVENTS_FILE`` environment variable (nothing is written when it is
+unset). Events:
 
 - ``run_info``: ``{"total": N}`` — the stages (Snakemake jobs) this run needs, finished ones included;
 - ``job_info``: ``{"rule": ..., "jobid": ...}`` — a stage started;
@@ -49,7 +50,8 @@ class LogHandler(LogHandlerBase):
             elif event == LogEvent.JOB_ERROR:
                 logs = [str(path) for path in (getattr(record, "log", None) or [])]
                 log_tail = "\n".join(file_tail(path) for path in logs if os.path.exists(path))
-                self._write("job_error", rule=record.rule_name, jobid=record.jobid, log=logs, log_tail=log_tail)
+                self._write("job_error", rule=record.rule_name, jobid=record.jobid, log=logs,
+                            log_tail=log_tail)
             elif event == LogEvent.ERROR:
                 self._write("error", message=record.getMessage(),
                             exception=getattr(record, "exception", None))
