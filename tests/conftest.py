@@ -140,7 +140,10 @@ class Service:
         self.env = {**os.environ, "TRACKPREP_DATA_DIR": str(self.data_dir), "TRACKPREP_SAMPLES": "none",
                     "TRACKPREP_SOURCE_ROOTS": f"{TRACKS}:{base / 'sources'}", "TRACKPREP_API_TOKEN": TOKEN,
                     "TRACKPREP_CANCEL_GRACE": "3", "TRACKPREP_POLL_INTERVAL": "0.2",
-                    "TRACKPREP_SNAKEMAKE_CORES": "1", **(env or {})}
+                    "TRACKPREP_SNAKEMAKE_CORES": "1",
+                    # the server runs this checkout, whatever `pip install -e` points at
+                    "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+                    **(env or {})}
         (base / "sources").mkdir(exist_ok=True)
         self.proc: subprocess.Popen | None = None
         self.port = free_port()
