@@ -2,8 +2,9 @@
 
 Debian's `slurm-wlm` and `munge` are installed when missing (nothing else in the project installs them). The
 cluster has no accounting storage, tracks processes with proctrack/linuxproc (no cgroup), listens on 127.0.0.1
-only, on free ports, with its own munge socket, so it neither needs nor touches a system SLURM. Every daemon runs
-in the foreground as our own child, and `stop()` ends exactly those pids.
+only, on free ports, with its own munge socket. The one thing outside the temp dir is a symlink at
+/etc/slurm/slurm.conf while the cluster runs (see DEFAULT_CONF); a machine with a slurm.conf of its own is refused.
+Every daemon runs in the foreground as our own child, and `stop()` ends exactly those pids.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from conftest import free_port
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +48,6 @@ def ensure_installed() -> None:
     still = [cmd for cmd in COMMANDS if shutil.which(cmd) is None]
     if still:
         raise RuntimeError(f"after installing {missing}, still missing: {still}")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def memory_mb() -> int:
