@@ -3,7 +3,8 @@
 Debian's `slurm-wlm` and `munge` are installed when missing (nothing else in the project installs them). The
 cluster has no accounting storage, tracks processes with proctrack/linuxproc (no cgroup), listens on 127.0.0.1
 only, on free ports, with its own munge socket. The one thing outside the temp dir is a symlink at
-/etc/slurm/slurm.conf while the cluster runs (see DEFAULT_CONF); a machine with a slurm.conf of its own is refused.
+/etc/slurm/slurm.conf while the cluster runs (see DEFAULT_CONF); a machine with a slurm.conf of its own is
+refused.
 Every daemon runs in the foreground as our own child, and `stop()` ends exactly those pids.
 """
 from __future__ import annotations
@@ -29,8 +30,9 @@ COMMANDS = {
     "srun": "slurm-wlm",
 }
 PARTITION = "debug"
-#: where Debian's slurm-wlm looks for its config. The executor's job step strips SLURM_CONF from the environment of
-#: the `srun` it starts inside each job, so that srun only finds the cluster through the default path.
+#: where Debian's slurm-wlm looks for its config. The executor's job step strips SLURM_CONF from the
+#: environment of the `srun` it starts inside each job, so that srun only finds the cluster through the
+#: default path.
 DEFAULT_CONF = Path("/etc/slurm/slurm.conf")
 
 
@@ -181,7 +183,8 @@ PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=U
         raise TimeoutError(f"{what} not ready after {timeout}s; logs in {self.root / 'log'}")
 
     def _run(self, cmd: list[str]) -> subprocess.CompletedProcess:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=30, env={**os.environ, **self.env()})
+        env = {**os.environ, **self.env()}
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30, env=env)
 
     def node_idle(self) -> bool:
         """Whether `sinfo` reports the node idle."""
@@ -189,8 +192,8 @@ PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=U
         return result.returncode == 0 and result.stdout.strip() == "idle"
 
     def squeue(self, fmt: str = "%i|%j|%T", *args: str, finished: bool = True) -> list[list[str]]:
-        """`squeue` rows split on `|`: every job the controller still knows (finished ones for MinJobAge), or with
-        `finished=False` only those pending, running or being torn down."""
+        """`squeue` rows split on `|`: every job the controller still knows (finished ones for MinJobAge), or
+        with `finished=False` only those pending, running or being torn down."""
         states = ["--states=all"] if finished else []
         result = self._run(["squeue", "-h", *states, "-o", fmt, *args])
         result.check_returncode()

@@ -1,14 +1,14 @@
 """The `slurm` tier: the engine and the service on a real single-node SLURM (tests/slurm_cluster.py), through
 config/profiles/slurm-single-node. Run alone with `python3 -m pytest -m slurm`.
 
-What is checked: the artifacts of every shared track and the SSR analysis of the croSSRoad sample, built through
-SLURM, hold the same records (and, builds being deterministic, the same bytes) as a local run; the work really
-went through SLURM (the controller lists the run's jobs as COMPLETED); a job submitted to the service with
-TRACKPREP_SNAKEMAKE_PROFILE set reports progress, results and errors on /jobs/{id}; the concurrency bound holds on
-the cluster; cancelling or timing out a job leaves nothing of it in `squeue`.
+What is checked: the artifacts of every shared track and the SSR analysis of the croSSRoad sample, built
+through SLURM, hold the same records (and, builds being deterministic, the same bytes) as a local run; the
+work really went through SLURM (the controller lists the run's jobs as COMPLETED); jobs submitted to the
+service with TRACKPREP_SNAKEMAKE_PROFILE set report progress, results and errors on /jobs/{id}; the
+concurrency bound holds on the cluster; cancelling or timing out a job leaves nothing of it in `squeue`.
 
-The figures docs/scaling.md quotes (wall times, queue wait, status latency) are measured here and printed at the
-end of the tier, never asserted.
+The figures docs/scaling.md quotes (wall times, queue wait, status latency) are measured here and printed at
+the end of the tier, never asserted.
 """
 from __future__ import annotations
 
@@ -59,13 +59,14 @@ def report_figures(pytestconfig, path: Path) -> None:
     capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
     if terminal is None or capture is None:
         return
-    with capture.global_and_fixture_disabled():  # teardown output is captured (and dropped on success) otherwise
+    # teardown output is captured (and dropped on success) otherwise
+    with capture.global_and_fixture_disabled():
         terminal.write_line(f"\nSLURM tier figures ({path}):")
         for name, value in FIGURES.items():
             terminal.write_line(f"  {name}: {value}")
 
 
-# ---- helpers ----------------------------------------------------------------------------------------------------
+# ---- helpers -----------------------------------------------------------------------------------------------
 
 def slurm_run_ids(log_text: str) -> list[str]:
     """The SLURM run ids (job names) a snakemake log announces: the plugin names every job of a run by it."""
@@ -115,6 +116,10 @@ def make_engine(base: Path) -> Engine:
     return Engine(workdir=base / "work", cache=base / "cache")
 
 
+def median_max(values: list[float]) -> str:
+    return f"{statistics.median(values):.0f}/{max(values):.0f}"
+
+
 def record_run_figures(prefix: str, cluster: SlurmCluster, log_text: str, slurm_wall: float,
                        local_wall: float) -> list[dict]:
     (run_id,) = slurm_run_ids(log_text)
@@ -123,15 +128,16 @@ def record_run_figures(prefix: str, cluster: SlurmCluster, log_text: str, slurm_
     spans = [j["end"] - j["start"] for j in jobs if j["end"] and j["start"]]
     FIGURES[f"{prefix}: wall time local / SLURM (s)"] = f"{local_wall:.1f} / {slurm_wall:.1f}"
     FIGURES[f"{prefix}: SLURM jobs"] = len(jobs)
-    FIGURES[f"{prefix}: added wall time per SLURM job (s)"] = round((slurm_wall - local_wall) / max(1, len(jobs)), 1)
+    added = (slurm_wall - local_wall) / max(1, len(jobs))
+    FIGURES[f"{prefix}: added wall time per SLURM job (s)"] = round(added, 1)
     if waits:
-        FIGURES[f"{prefix}: queue wait submit->start, median/max (s)"] = f"{statistics.median(waits):.0f}/{max(waits):.0f}"
+        FIGURES[f"{prefix}: queue wait submit->start, median/max (s)"] = median_max(waits)
     if spans:
-        FIGURES[f"{prefix}: time in allocation, median/max (s)"] = f"{statistics.median(spans):.0f}/{max(spans):.0f}"
+        FIGURES[f"{prefix}: time in allocation, median/max (s)"] = median_max(spans)
     return jobs
 
 
-# ---- the engine through the profile -----------------------------------------------------------------------------
+# ---- the engine through the profile ------------------------------------------------------------------------
 
 def test_tracks_built_through_slurm_hold_the_same_records_as_a_local_run(cluster, tmp_path):
     sources = track_sources()
@@ -194,13 +200,14 @@ def test_the_ssr_analysis_through_slurm_holds_the_same_rows_as_a_local_run(clust
     assert jobs and {j["state"] for j in jobs} == {"COMPLETED"}
     assert result_files(output) == result_files(expected)
     for relative in result_files(expected):
-        assert table_rows((output / relative).read_text()) == table_rows((expected / relative).read_text()), relative
+        built, wanted = (output / relative).read_text(), (expected / relative).read_text()
+        assert table_rows(built) == table_rows(wanted), relative
 
 
-# ---- the service with TRACKPREP_SNAKEMAKE_PROFILE ---------------------------------------------------------------
+# ---- the service with TRACKPREP_SNAKEMAKE_PROFILE ----------------------------------------------------------
 
 def slurm_service(service_factory, name: str = "svc", **env):
-    """A `trackprep serve` whose jobs go through the single-node profile (relative to the checkout, as documented)."""
+    """A `trackprep serve` whose jobs go through the single-node profile (a path relative to the checkout)."""
     settings = {"TRACKPREP_SNAKEMAKE_PROFILE": "config/profiles/slurm-single-node",
                 # snakemake needs a moment after SIGINT to scancel its cluster jobs before the group is killed
                 "TRACKPREP_CANCEL_GRACE": "30", **env}
@@ -250,7 +257,8 @@ def test_a_service_job_runs_on_slurm_and_reports_progress_and_results(cluster, s
     jobs = slurm_jobs(cluster, run_id)
     assert jobs and {j["state"] for j in jobs} == {"COMPLETED"}
     last_end = max(j["end"] for j in jobs)
-    FIGURES["service: status latency, last SLURM job end -> /jobs says completed (s)"] = round(ended_at - last_end, 1)
+    latency = round(ended_at - last_end, 1)
+    FIGURES["service: status latency, last SLURM job end -> /jobs says completed (s)"] = latency
 
     served = svc.fetch("/data/x.bam")
     assert served.status_code == 200
@@ -309,7 +317,8 @@ def test_the_concurrency_bound_holds_on_the_cluster(cluster, service_factory, fi
     ids = []
     for name in ("htslib_bed_file.bed", "htslib_gff_file.gff"):
         shutil.copy(TRACKS / name, file_server.root / name)
-        assert svc.register(name, access_url=file_server.url(name), md5=md5sum(TRACKS / name)).status_code == 201
+        registered = svc.register(name, access_url=file_server.url(name), md5=md5sum(TRACKS / name))
+        assert registered.status_code == 201
         ids.append(name)
     job_ids = [svc.get(f"/data/{i}").json()["job_id"] for i in ids]
     file_server.wait_open(1, timeout=300)  # the first job's fetch is running inside its SLURM allocation
@@ -339,14 +348,15 @@ def test_cancel_or_timeout_leaves_nothing_in_squeue(cluster, service_factory, fi
 
     stop_at = time.monotonic()
     if how == "cancel":
-        assert svc.http.delete(svc.url(f"/jobs/{job_id}"), headers=svc.auth(), timeout=60).status_code in (200, 202)
+        cancelled = svc.http.delete(svc.url(f"/jobs/{job_id}"), headers=svc.auth(), timeout=60)
+        assert cancelled.status_code in (200, 202)
     job = svc.wait_job(job_id, timeout=300)
     ended_at = time.monotonic()
     assert job["status"] == ("cancelled" if how == "cancel" else "failed"), job
-    # nothing of the run may still be pending or running once its trackprep job has ended; a job that slurmd is
-    # still tearing down (COMPLETING, at most KillWait) is allowed to finish leaving
+    # nothing of the run may still be pending or running once its trackprep job has ended; a job that slurmd
+    # is still tearing down (COMPLETING, at most KillWait) is allowed to finish leaving
     assert not [row for row in active_cluster_jobs(cluster, run_ids) if row[2] != "COMPLETING"]
-    wait_until(lambda: not active_cluster_jobs(cluster, run_ids), "the run's cluster jobs to leave squeue", 60)
+    wait_until(lambda: not active_cluster_jobs(cluster, run_ids), "the run's jobs to leave squeue", 60)
     if how == "cancel":
         FIGURES["service: DELETE -> job cancelled (s)"] = round(ended_at - stop_at, 1)
         FIGURES["service: DELETE -> nothing of the run in squeue (s)"] = round(time.monotonic() - stop_at, 1)

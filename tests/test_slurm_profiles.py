@@ -56,7 +56,7 @@ def test_the_single_node_profile_departs_from_the_site_only_where_marked():
     assert marked == NODE_KEYS
     # no accounting on such a node: no account to pass, and squeue (not sacct) answers status queries
     assert "slurm_account" not in node["default-resources"] and node["slurm-status-command"] == "squeue"
-    # the plugin falls back to sacct when MinJobAge < 3 x the init seconds; Debian's default MinJobAge is 300 s
+    # the plugin falls back to sacct when MinJobAge < 3 x the init seconds; the default MinJobAge is 300 s
     assert 3 * node["slurm-init-seconds-before-status-checks"] <= 300
 
 
@@ -64,8 +64,8 @@ def test_the_single_node_profile_departs_from_the_site_only_where_marked():
 def test_snakemake_accepts_the_profile_in_a_dry_run(path, tmp_path):
     manifest = write_manifest(tmp_path / "sources.tsv", track_sources())
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--profile", str(path.parent), "-n",
-         "--nolock", "--config", f"cache_dir={tmp_path / 'cache'}", f"manifest={manifest}",
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--profile", str(path.parent),
+         "-n", "--nolock", "--config", f"cache_dir={tmp_path / 'cache'}", f"manifest={manifest}",
          f"source_roots=['{REPO.parent / 'shared'}']"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
