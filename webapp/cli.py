@@ -36,7 +36,10 @@ def serve(args: argparse.Namespace) -> int:
     dispatcher.start()
     _stop_on_sigterm()
     try:
+        # waitress' default of 100 open connections stalls a herd of clients polling a job: connections past
+        # the limit wait unaccepted while idle keep-alive ones hold their places (seen with 100+ pollers)
         waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="trackprep",
+                       connection_limit=args.connection_limit, channel_timeout=30,
                        clear_untrusted_proxy_headers=True)
     except KeyboardInterrupt:
         log.info("stopping")
@@ -91,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=8000)
     p_serve.add_argument("--threads", type=int, default=16, help="waitress worker threads (default 16)")
+    p_serve.add_argument("--connection-limit", type=int, default=1000,
+                         help="open client connections waitress accepts at once (default 1000)")
     p_serve.set_defaults(func=serve)
     commands.add_parser("worker", help="run the dispatcher alone (production, next to gunicorn)") \
         .set_defaults(func=worker)
