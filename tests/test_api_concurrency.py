@@ -1,6 +1,7 @@
 """Many clients asking for one uncached target converge on one job (the partial unique index is the mutex)."""
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -39,3 +40,24 @@ def test_two_ids_with_one_md5_share_one_job(service):
     assert len({job_id for job_id, _ in results if job_id}) == 1
     assert len(service.jobs()) == 1
     assert len({content for _, content in results}) == 1
+
+
+def test_a_herd_of_clients_without_keep_alive_all_get_served_by_one_job(service):
+    """150 clients, each request on a fresh connection (requests.get), polling the job: more connections at
+    once than waitress' default limit of 100, which used to leave requests unaccepted until clients gave up."""
+    service.register("herd", TRACKS / "htslib_bed_file.bed")
+
+    def fetch(_):
+        response = requests.get(service.url("/data/herd"), timeout=120)
+        while response.status_code == 202:
+            status_url = service.url(response.headers["Location"])
+            while requests.get(status_url, timeout=120).json()["status"] in ("queued", "running"):
+                time.sleep(0.2)
+            response = requests.get(service.url("/data/herd"), timeout=120)
+        return response.status_code, response.content
+
+    with ThreadPoolExecutor(150) as pool:
+        results = list(pool.map(fetch, range(150)))
+    assert {status for status, _ in results} == {200}
+    assert len({content for _, content in results}) == 1
+    assert len(service.jobs()) == 1
