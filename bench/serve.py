@@ -4,18 +4,19 @@
     python3 bench/serve.py              # all three parts
     python3 bench/serve.py --quick      # shorter load runs, small miss-latency input only
 
-(a) **Range reads**: random 64 KiB ``Range`` requests for one cached BAM, through ``trackprep serve`` (waitress,
-    embedded), through the production setup (gunicorn web workers + ``trackprep worker``), through that setup
-    behind ``config/nginx/trackprep.conf`` (nginx caching public artifacts) and through nginx (Debian) serving the
-    same file from disk. Load comes from ``wrk`` (C, keep-alive) with a Lua script that draws a
-    fresh random offset per request; requests/s and the ratio to nginx are printed.
-(b) **Cache-miss latency**: from the first ``GET /data/{id}`` (202) to the artifact's last byte, polling the job,
-    against running the same tools directly (md5sum, samtools sort + index), for a small and a large BAM.
+(a) **Range reads**: random 64 KiB ``Range`` requests for one cached BAM, through ``trackprep serve``
+    (waitress, embedded), through the production setup (gunicorn web workers + ``trackprep worker``), through
+    that setup behind ``config/nginx/trackprep.conf`` (nginx caching public artifacts) and through nginx
+    (Debian) serving the same file from disk. Load comes from ``wrk`` (C, keep-alive) with a Lua script that
+    draws a fresh random offset per request; requests/s and the ratio to nginx are printed.
+(b) **Cache-miss latency**: from the first ``GET /data/{id}`` (202) to the artifact's last byte, polling the
+    job, against running the same tools directly (md5sum, samtools sort + index), for a small and a large BAM.
 (c) **Thundering herd**: 200 concurrent ``GET /data/{id}`` for one uncached source: how many jobs were created
     (must be 1) and the time until every client has the artifact.
 
-Needs ``wrk`` and ``nginx`` (Debian packages; installed here when missing and running as root). Every server runs
-on 127.0.0.1 on a free port and is stopped at the end. Results are appended to ``bench/work/serve-results.jsonl``.
+Needs ``wrk`` and ``nginx`` (Debian packages; installed here when missing and running as root). Every server
+runs on 127.0.0.1 on a free port and is stopped at the end. Results are appended to
+``bench/work/serve-results.jsonl``.
 """
 from __future__ import annotations
 
@@ -76,7 +77,8 @@ def md5sum(path: Path) -> str:
 
 def ensure_tools() -> None:
     """wrk and nginx from Debian, installed when missing (root only)."""
-    missing = [tool for tool in ("wrk", "nginx") if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}")]
+    missing = [tool for tool in ("wrk", "nginx")
+               if not shutil.which(tool) and not os.path.exists(f"/usr/sbin/{tool}")]
     if missing and os.geteuid() == 0:
         LOG.info("installing %s from Debian", " ".join(missing))
         subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, stdout=subprocess.DEVNULL,
@@ -100,7 +102,8 @@ def wait_http(url: str, timeout: float = 30) -> None:
 def process(cmd: list[str], env: dict | None = None, cwd: Path | None = None, log_path: Path | None = None):
     """A server process in its own process group, stopped (SIGTERM, then SIGKILL) on exit."""
     out = open(log_path, "w") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     try:
         yield proc
     finally:
@@ -118,7 +121,8 @@ def process(cmd: list[str], env: dict | None = None, cwd: Path | None = None, lo
 
 
 class Service:
-    """A trackprep deployment on a free port: embedded (``trackprep serve``) or production (gunicorn + worker)."""
+    """A trackprep deployment on a free port: embedded (``trackprep serve``) or production
+    (gunicorn + worker)."""
 
     def __init__(self, workdir: Path, mode: str):
         self.mode = mode
@@ -133,14 +137,15 @@ class Service:
     def __enter__(self) -> "Service":
         logs = self.workdir
         if self.mode == "embedded":
-            cm = process(["trackprep", "serve", "--host", "127.0.0.1", "--port", str(self.port)], env=self.env,
-                         log_path=logs / "serve-embedded.log")
+            cm = process(["trackprep", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                         env=self.env, log_path=logs / "serve-embedded.log")
             self._stack.append(cm)
             cm.__enter__()
         else:
             web = process([sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4",
-                           "--worker-class", "gthread", "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning",
-                           "webapp:create_app()"], env=self.env, cwd=PROJECT, log_path=logs / "serve-gunicorn.log")
+                           "--worker-class", "gthread", "--bind", f"127.0.0.1:{self.port}",
+                           "--log-level", "warning", "webapp:create_app()"],
+                          env=self.env, cwd=PROJECT, log_path=logs / "serve-gunicorn.log")
             worker = process(["trackprep", "worker"], env=self.env, log_path=logs / "serve-worker.log")
             for cm in (web, worker):
                 self._stack.append(cm)
@@ -189,7 +194,8 @@ def wrk(url: str, size: int, seconds: int, connections: int, workdir: Path) -> f
     """Requests per second of random 64 KiB range reads (every answer must be a 206)."""
     script = workdir / "ranges.lua"
     script.write_text(WRK_LUA)
-    result = subprocess.run(["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "-s", str(script), url],
+    result = subprocess.run(["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s",
+                             "-s", str(script), url],
                             env={**os.environ, "BENCH_SIZE": str(size), "BENCH_RANGE": str(RANGE)},
                             capture_output=True, text=True)
     if result.returncode != 0:
@@ -231,7 +237,8 @@ def nginx_front(upstream: str, workdir: Path):
     port = free_port()
     front_dir = workdir / "front"
     front_dir.mkdir(exist_ok=True)
-    conf = nginx_main_conf(front_dir, "sendfile on;\n" + render(upstream, f"127.0.0.1:{port}", str(front_dir / "cache")))
+    conf = nginx_main_conf(front_dir,
+                           "sendfile on;\n" + render(upstream, f"127.0.0.1:{port}", str(front_dir / "cache")))
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     with process([nginx, "-c", str(conf), "-p", str(front_dir)], log_path=front_dir / "nginx.log"):
         wait_http(f"http://127.0.0.1:{port}/health")
@@ -242,8 +249,9 @@ def nginx_front(upstream: str, workdir: Path):
 def nginx_serving(directory: Path, workdir: Path):
     """Plain nginx serving ``directory`` from disk (the peer); yields its base URL."""
     port = free_port()
-    # sendfile, as every deployment has it; tcp_nopush stays at nginx's default (off): Debian's stock nginx.conf
-    # turns it on, which stalls each 64 KiB range ~40 ms on loopback (measured: 237 vs 19,582 req/s)
+    # sendfile, as every deployment has it; tcp_nopush stays at nginx's default (off): Debian's stock
+    # nginx.conf turns it on, which stalls each 64 KiB range ~40 ms on loopback
+    # (measured: 237 vs 19,582 req/s)
     conf = nginx_main_conf(workdir, f"sendfile on;\nserver {{ listen 127.0.0.1:{port}; root {directory}; }}")
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     with process([nginx, "-c", str(conf), "-p", str(workdir)], log_path=workdir / "nginx.log"):
@@ -265,7 +273,8 @@ def part_a(workdir: Path, seconds: int) -> dict:
             LOG.info("%s: %.0f req/s", mode, results[mode])
             if mode == "production":
                 with nginx_front(f"127.0.0.1:{service.port}", workdir) as front:
-                    requests.get(f"{front}/data/bench-bam", timeout=60)  # the one upstream read that fills the cache
+                    # the one upstream read that fills the cache
+                    requests.get(f"{front}/data/bench-bam", timeout=60)
                     results["production+nginx"] = wrk(f"{front}/data/bench-bam", size, seconds, 8, workdir)
                 LOG.info("production behind nginx's cache: %.0f req/s", results["production+nginx"])
     with nginx_serving(path.parent, workdir) as base:
@@ -373,16 +382,18 @@ def main(argv: list[str] | None = None) -> int:
 
     if "ranges" in report:
         r = report["ranges"]
-        print(f"\n(a) random {RANGE >> 10} KiB range reads of a {r['file_bytes']:,}-byte BAM, wrk 8 connections, "
-              f"{r['seconds']} s each")
+        print(f"\n(a) random {RANGE >> 10} KiB range reads of a {r['file_bytes']:,}-byte BAM, "
+              f"wrk 8 connections, {r['seconds']} s each")
         for mode in ("nginx", "embedded", "production", "production+nginx"):
             ratio = "" if mode == "nginx" else f"   {r['ratio_vs_nginx'][mode]:.2f}x nginx"
             print(f"    {mode:<17} {r['requests_per_s'][mode]:>9.0f} req/s{ratio}")
     if "miss_latency" in report:
-        print("\n(b) cache miss: first request -> artifact served, vs md5sum + samtools sort + index by hand")
+        print("\n(b) cache miss: first request -> artifact served, "
+              "vs md5sum + samtools sort + index by hand")
         for row in report["miss_latency"]:
             print(f"    {row['input']:<6} {row['bytes']:>12,} B   service {row['service_s']:6.2f} s   direct "
-                  f"{row['direct_s']:6.2f} s   overhead {row['overhead_s']:5.2f} s   ratio {row['ratio']:.2f}")
+                  f"{row['direct_s']:6.2f} s   overhead {row['overhead_s']:5.2f} s   "
+                  f"ratio {row['ratio']:.2f}")
     if "herd" in report:
         h = report["herd"]
         print(f"\n(c) {h['clients']} concurrent GETs for one uncached source (two ids, one md5): "

@@ -76,7 +76,8 @@ class Engine:
             extra_args: list[str] = (), roots: list[str | Path] | None = None) -> subprocess.CompletedProcess:
         manifest = write_manifest(self.workdir / "sources.tsv", sources)
         settings = {"cache_dir": str(self.cache), "manifest": str(manifest),
-                    "source_roots": [str(r) for r in (roots if roots is not None else [SHARED_DATA, self.workdir])]}
+                    "source_roots": [str(r) for r in
+                                     (roots if roots is not None else [SHARED_DATA, self.workdir])]}
         settings.update(config or {})
         # targets and flags first: everything after --config is read as KEY=VALUE
         cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *[str(t) for t in targets],

@@ -1,5 +1,5 @@
-"""Docs stay in step with the code: the README's two commands, the rules it names, and the conda pins that must
-match the tools the tests run with."""
+"""Docs stay in step with the code: the README's two commands, the rules it names, and the conda pins that
+must match the tools the tests run with."""
 from __future__ import annotations
 
 import re

@@ -1,12 +1,10 @@
-"""Bad input fails cleanly (the failing stage named, the tool's message in its log, nothing at a final cache path);
-incremental rebuilds do only what is missing; rebuilt artifacts are byte-identical."""
+"""Bad input fails cleanly (the failing stage named, the tool's message in its log, nothing at a final cache
+path); incremental rebuilds do only what is missing; rebuilt artifacts are byte-identical."""
 from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +21,8 @@ def final_files(cache: Path) -> list[Path]:
     """Every file at a final cache path (logs, temp names and work files excluded)."""
     if not cache.exists():
         return []
-    return sorted(p for p in cache.rglob("*") if p.is_file() and "logs" not in p.parts and "work" not in p.parts
+    return sorted(p for p in cache.rglob("*") if p.is_file() and "logs" not in p.parts
+                  and "work" not in p.parts
                   and not p.name.startswith(".") and not p.name.endswith(".tmp"))
 
 
@@ -50,7 +49,8 @@ def test_invalid_gff_fails_at_sort_with_the_line_number(engine):
     assert failing_rule(result) == "sort_bgzip"
     assert f"line {first_bad}: start 0 < 1" in rule_log(engine.cache, "sort_bgzip")
     assert not any(p.exists() for p in source.artifacts(engine.cache).values())
-    assert [p.parent.parent.name for p in final_files(engine.cache)] == ["src"], "only the verified source stays"
+    assert [p.parent.parent.name for p in final_files(engine.cache)] == ["src"], \
+        "only the verified source stays"
 
 
 def test_truncated_gzip_fails_and_publishes_nothing(engine):
@@ -72,7 +72,7 @@ def test_wrong_md5_fails_at_fetch_and_nothing_unverified_is_kept(engine):
     assert result.returncode != 0
     assert failing_rule(result) == "fetch_source"
     log = rule_log(engine.cache, "fetch_source")
-    assert f"md5 mismatch" in log and md5sum(TRACKS / "htslib_index.vcf") in log
+    assert "md5 mismatch" in log and md5sum(TRACKS / "htslib_index.vcf") in log
     assert final_files(engine.cache) == []
 
 
@@ -99,7 +99,8 @@ def test_bed_with_end_before_start_fails_with_line_number(engine):
 
 def test_vcf_without_its_header_fails_instead_of_indexing(engine):
     vcf = engine.workdir / "headless.vcf"
-    vcf.write_text("".join(line for line in (TRACKS / "htslib_index.vcf").read_text(errors="replace").splitlines(True)
+    vcf.write_text("".join(line for line
+                           in (TRACKS / "htslib_index.vcf").read_text(errors="replace").splitlines(True)
                            if not line.startswith("#")))
     result = engine.run([Source.local(vcf)])
     assert result.returncode != 0 and failing_rule(result) == "sort_bgzip"
@@ -146,7 +147,7 @@ def test_a_single_artifact_can_be_asked_for_by_its_cache_path(engine):
 
 def test_rebuilds_are_byte_identical_whatever_the_thread_count(tmp_path):
     sources = [Source.local(TRACKS / n) for n in ("pybedtools_x.namesorted.bam", "htslib_index.vcf",
-                                                     "pyranges_ensembl.gtf", "pybedtools_example.narrowPeak")]
+                                                  "pyranges_ensembl.gtf", "pybedtools_example.narrowPeak")]
     built = []
     for threads in (1, 2):
         (tmp_path / f"w{threads}").mkdir()
@@ -183,7 +184,8 @@ def test_every_config_key_is_documented_with_its_default():
     assert set(defaults) == set(schema)
     for key, value in defaults.items():
         assert schema[key].get("description"), f"{key} has no description"
-        assert schema[key].get("default", "missing") == value, f"{key}: schema default differs from config.yaml"
+        assert schema[key].get("default", "missing") == value, \
+            f"{key}: schema default differs from config.yaml"
     commented = [line for line in (REPO / "config" / "config.yaml").read_text().splitlines()
                  if line and not line.startswith("#")]
     assert all("#" in line for line in commented), "every key in config.yaml carries a comment"

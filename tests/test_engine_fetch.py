@@ -1,12 +1,12 @@
-"""The fetch stage against real servers on 127.0.0.1: a plain HTTP file server (with redirects) and a small GA4GH
-DRS v1 server. Only allowed hosts are contacted, every redirect hop is checked, and the md5 gates everything."""
+"""The fetch stage against real servers on 127.0.0.1: a plain HTTP file server (with redirects) and a small
+GA4GH DRS v1 server. Only allowed hosts are contacted, every redirect hop is checked, and the md5 gates
+everything."""
 from __future__ import annotations
 
 import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -96,11 +96,13 @@ def fetch_log(engine) -> str:
 def test_http_source_builds_the_same_artifact_as_the_local_file(engine, server, built_tracks):
     local_engine, local_sources = built_tracks
     local = next(s for s in local_sources if s.id == "htslib_index.vcf")
-    remote = Source(id="remote-vcf", access_url=f"http://{server.hostport}/files/htslib_index.vcf", md5=local.md5)
+    remote = Source(id="remote-vcf", access_url=f"http://{server.hostport}/files/htslib_index.vcf",
+                    md5=local.md5)
     result = run_remote(engine, server, [remote])
     assert result.returncode == 0, result.stderr[-3000:]
     for role in ("data", "index"):
-        assert remote.artifacts(engine.cache)[role].read_bytes() == local.artifacts(local_engine.cache)[role].read_bytes()
+        assert (remote.artifacts(engine.cache)[role].read_bytes()
+                == local.artifacts(local_engine.cache)[role].read_bytes())
 
 
 @pytest.mark.parametrize("via_access_id", [False, True])
@@ -114,12 +116,14 @@ def test_drs_source_is_resolved_fetched_and_built(engine, server, via_access_id)
     assert all(p.exists() for p in source.artifacts(engine.cache).values())
     fetched = [headers for p, headers in server.requests if p.startswith("/files/")]
     if via_access_id:
-        assert fetched[0].get("Authorization") == "Bearer drs-secret", "the access headers DRS returns are sent"
+        assert fetched[0].get("Authorization") == "Bearer drs-secret", \
+            "the access headers DRS returns are sent"
 
 
 def test_drs_md5_disagreeing_with_the_manifest_fails_before_download(engine, server):
     path = TRACKS / "htslib_bed_file.bed"
-    server.drs_objects["obj-2"] = {"url": f"http://{server.hostport}/files/{path.name}", "md5": "f" * 31 + "e"}
+    server.drs_objects["obj-2"] = {"url": f"http://{server.hostport}/files/{path.name}",
+                                   "md5": "f" * 31 + "e"}
     source = Source(id="drs-bed", access_url=f"drs://{server.hostport}/obj-2", md5=md5sum(path), format="bed")
     assert run_remote(engine, server, [source]).returncode != 0
     assert "the DRS server declares md5" in fetch_log(engine)

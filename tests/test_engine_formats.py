@@ -35,7 +35,8 @@ def records(lines: list[str]) -> list[list[str]]:
 
 
 def middle_region(rows: list[list[str]], start_col: int) -> tuple[str, int, int]:
-    """A region around the middle record of the file (1-based, inclusive), wide enough to hold several records."""
+    """A region around the middle record of the file (1-based, inclusive), wide enough to hold several
+    records."""
     chrom, pos = rows[len(rows) // 2][0], int(rows[len(rows) // 2][start_col])
     return chrom, max(1, pos - 50_000), pos + 50_000
 
@@ -56,7 +57,7 @@ def tabix_query(path: Path, chrom: str, start: int, end: int) -> list[list[str]]
         return sorted(line.split("\t") for line in tbx.fetch(chrom, start - 1, end))
 
 
-# --- BAM ---------------------------------------------------------------------------------------------------------
+# --- BAM ----------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["pybedtools_x.bam", "pybedtools_x.namesorted.bam", "htslib_ce1000.sam"])
 def test_bam_is_coordinate_sorted_indexed_and_answers_region_queries(built_tracks, name):
@@ -85,14 +86,15 @@ def test_bam_is_coordinate_sorted_indexed_and_answers_region_queries(built_track
     assert int(pysam.view("-c", str(paths["data"])).strip()) == total  # no read lost or added
 
 
-# --- VCF ---------------------------------------------------------------------------------------------------------
+# --- VCF ----------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["htslib_index.vcf", "pybedtools_issue319.vcf.gz"])
 def test_vcf_keeps_header_and_answers_region_queries(built_tracks, name):
     _, paths = artifact(built_tracks, name)
     source_lines = text_lines(TRACKS / name)
     out_lines = text_lines(paths["data"])
-    assert out_lines[0].startswith("##fileformat=VCF"), "single BGZF layer, header first (no double compression)"
+    assert out_lines[0].startswith("##fileformat=VCF"), \
+        "single BGZF layer, header first (no double compression)"
     header = [line for line in source_lines if line.startswith("#")]
     assert out_lines[: len(header)] == header
     rows = records(source_lines)
@@ -100,12 +102,13 @@ def test_vcf_keeps_header_and_answers_region_queries(built_tracks, name):
     chrom, start, end = middle_region(rows, 1)
     expected = [r for r in rows if r[0] == chrom and start <= int(r[1]) <= end]
     assert tabix_query(paths["data"], chrom, start, end) == sorted(expected) and expected
-    if name == "htslib_index.vcf":  # issue319's records do not match its own sample count: htslib's parser balks
+    # issue319's records do not match its own sample count: htslib's parser balks
+    if name == "htslib_index.vcf":
         with pysam.VariantFile(str(paths["data"])) as vcf:
             assert len(list(vcf.fetch(chrom, start - 1, end))) == len(expected)
 
 
-# --- GFF / GTF ---------------------------------------------------------------------------------------------------
+# --- GFF / GTF ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["htslib_gff_file.gff", "pybedtools_hg19.gff"])
 def test_gff_is_sorted_and_answers_region_queries(built_tracks, name):
@@ -124,7 +127,8 @@ def test_gtf_becomes_gff3_with_the_gene_hierarchy(built_tracks, name):
     _, paths = artifact(built_tracks, name)
     assert paths["data"].name == "data.gff3.gz"
     gtf = records(text_lines(TRACKS / name))
-    gene_ids = {field.split('"')[1] for r in gtf for field in r[8].split(";") if field.strip().startswith("gene_id")}
+    gene_ids = {field.split('"')[1] for r in gtf for field in r[8].split(";")
+                if field.strip().startswith("gene_id")}
     transcript_ids = {field.split('"')[1] for r in gtf for field in r[8].split(";")
                       if field.strip().startswith("transcript_id")}
     lines = text_lines(paths["data"])
@@ -144,7 +148,7 @@ def test_gtf_becomes_gff3_with_the_gene_hierarchy(built_tracks, name):
     assert tabix_query(paths["data"], chrom, start, end) == overlapping(gff3, chrom, start, end, 3, 4, False)
 
 
-# --- BED family --------------------------------------------------------------------------------------------------
+# --- BED family ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["htslib_bed_file.bed", "pybedtools_CTCF_Kc_Bushey_2009.bed",
                                   "pybedtools_example.narrowPeak"])
@@ -176,10 +180,11 @@ def test_bigbed_becomes_indexed_bed_with_every_entry(built_tracks):
     out = records(text_lines(paths["data"]))
     assert sorted(out) == expected
     chrom, start, end = expected[5][0], int(expected[5][1]) + 1, int(expected[5][2])
-    assert tabix_query(paths["data"], chrom, start, end) == overlapping(expected, chrom, start, end, 1, 2, True)
+    assert (tabix_query(paths["data"], chrom, start, end)
+            == overlapping(expected, chrom, start, end, 1, 2, True))
 
 
-# --- passthrough --------------------------------------------------------------------------------------------------
+# --- passthrough --------------------------------------------------------------------------------------------
 
 def test_bigwig_passes_through_byte_for_byte(built_tracks):
     source, paths = artifact(built_tracks, "pybigwig_test.bw")

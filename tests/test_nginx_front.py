@@ -1,6 +1,6 @@
-"""The production front (`config/nginx/trackprep.conf`): real nginx caching real gunicorn web workers, with one
-`trackprep worker`. Cached public artifacts answer every row of API.md's ranges table exactly as the app does;
-misses, probes and restricted sources are never answered from nginx's cache."""
+"""The production front (`config/nginx/trackprep.conf`): real nginx caching real gunicorn web workers, with
+one `trackprep worker`. Cached public artifacts answer every row of API.md's ranges table exactly as the app
+does; misses, probes and restricted sources are never answered from nginx's cache."""
 from __future__ import annotations
 
 import os
@@ -107,7 +107,8 @@ def test_cached_artifacts_answer_the_ranges_table_like_the_app(front):
     assert again.content == artifact
     size = len(artifact)
     for header in [None, "bytes=10-99", f"bytes={size - 10}-{size + 500}", f"bytes={size - 7}-", "bytes=-25",
-                   f"bytes=-{size + 100}", f"bytes={size}-", "bytes=-0", "bytes=abc", "items=0-5", "bytes=0-1,5-9"]:
+                   f"bytes=-{size + 100}", f"bytes={size}-", "bytes=-0", "bytes=abc", "items=0-5",
+                   "bytes=0-1,5-9"]:
         headers = {"Range": header} if header else {}
         via_nginx = svc.get("/data/vcf", headers=headers)
         direct = requests.get(f"{app}/data/vcf", headers=headers, timeout=30)

@@ -1,7 +1,7 @@
 """The cache layout and the source formats: the one place both the engine and the service take them from.
 
-Standard library only: the Snakefile imports this module, and a bioinformatician running the workflow with plain
-`snakemake` should not need Flask installed.
+Standard library only: the Snakefile imports this module, and a bioinformatician running the workflow with
+plain `snakemake` should not need Flask installed.
 
 An artifact's path is derived only from the source's md5, the artifact kind, the access class and the pipeline
 version (ARCHITECTURE.md decision 1)::
@@ -133,7 +133,8 @@ def artifact_paths(cache_dir: str, md5: str, fmt: str, access: str, version: int
         return {"data": source_path(cache_dir, md5, fmt, access, access_url)}
     directory = artifact_dir(cache_dir, md5, kind, access, version)
     spec = KINDS[kind]
-    return {"data": os.path.join(directory, spec.data_name), "index": os.path.join(directory, spec.index_name)}
+    return {"data": os.path.join(directory, spec.data_name),
+            "index": os.path.join(directory, spec.index_name)}
 
 
 # upstream index (sidecar) name suffix -> what kind of index it is

@@ -1,7 +1,8 @@
-"""Render ``config/nginx/trackprep.conf`` (the production nginx front) for a given upstream, port and cache folder.
+"""Render ``config/nginx/trackprep.conf`` (the production nginx front) for a given upstream, port and
+cache folder.
 
-The shipped file holds concrete defaults an operator can read and edit; this module substitutes the three values
-that differ per deployment, for ``trackprep nginx-config``, the benchmark and the tests.
+The shipped file holds concrete defaults an operator can read and edit; this module substitutes the three
+values that differ per deployment, for ``trackprep nginx-config``, the benchmark and the tests.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ TEMPLATE = Path(__file__).resolve().parent.parent / "config" / "nginx" / "trackp
 
 def render(upstream: str = "127.0.0.1:8000", listen: str = "8080",
            cache_dir: str = "/var/cache/nginx/trackprep", template: Path = TEMPLATE) -> str:
-    """The nginx ``http {}``-level config text with gunicorn's address, nginx's listen address and cache folder."""
+    """The nginx ``http {}``-level config text with gunicorn's address, nginx's listen address and cache
+    folder."""
     text = template.read_text()
     replacements = [
         (r"server 127\.0\.0\.1:8000;", f"server {upstream};"),

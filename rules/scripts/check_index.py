@@ -4,9 +4,9 @@
     check_index.py tabix DATA.gz PRESET      (the index is DATA.gz.tbi beside it)
     check_index.py bam DATA.bam INDEX.bai
 
-The first record of the data file is looked up through the index by its own position and must come back; a file
-with no records must index to no records. Exit 1 with the reason on stderr otherwise. Standard library only: it
-calls the same tabix/samtools the rule used.
+The first record of the data file is looked up through the index by its own position and must come back; a
+file with no records must index to no records. Exit 1 with the reason on stderr otherwise. Standard library
+only: it calls the same tabix/samtools the rule used.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import gzip
 import subprocess
 import sys
 
-START_COLUMN = {"vcf": (1, 1), "gff": (3, 1), "bed": (1, 0)}  # 0-based column of the start, its coordinate base
+# 0-based column of the start, its coordinate base
+START_COLUMN = {"vcf": (1, 1), "gff": (3, 1), "bed": (1, 0)}
 
 
 def region(chrom: str, pos: int) -> str:
@@ -27,7 +28,8 @@ def run(cmd: list[str]) -> bytes:
     """Run a tool; its stdout as bytes (files need not be UTF-8), or exit with its message."""
     result = subprocess.run(cmd, capture_output=True)
     if result.returncode != 0:
-        raise SystemExit(f"check_index: {' '.join(cmd)} failed: {result.stderr.decode(errors='replace').strip()}")
+        raise SystemExit(f"check_index: {' '.join(cmd)} failed: "
+                         f"{result.stderr.decode(errors='replace').strip()}")
     return result.stdout
 
 
@@ -47,7 +49,8 @@ def check_tabix(data: str, preset: str) -> None:
     pos = int(fields[column]) + (1 - base)
     hits = run(["tabix", data, region(fields[0], max(pos, 1))]).splitlines()
     if first not in hits:
-        raise SystemExit(f"check_index: querying {region(fields[0], pos)} did not return the file's first record")
+        raise SystemExit(f"check_index: querying {region(fields[0], pos)} "
+                         "did not return the file's first record")
 
 
 def check_bam(data: str, index: str) -> None:
@@ -62,7 +65,8 @@ def check_bam(data: str, index: str) -> None:
     fields = first.decode(errors="surrogateescape").split("\t")
     hits = run(["samtools", "view", "-X", data, index, region(fields[2], int(fields[3]))]).splitlines()
     if first not in hits:
-        raise SystemExit(f"check_index: querying {region(fields[2], int(fields[3]))} did not return the first read")
+        raise SystemExit(f"check_index: querying {region(fields[2], int(fields[3]))} "
+                         "did not return the first read")
 
 
 def main(argv: list[str]) -> int:

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Copy or download one source into the cache and verify its md5 before it becomes visible.
 
-Local paths are copied only from inside the allowed roots (after resolving symlinks); http(s) and drs:// sources
-are fetched only from allowed hosts, and every redirect hop is checked against that list too. The bytes are
-written to a temporary name beside the output, hashed while they stream, and renamed into place only when the md5
-matches. Standard library only, so the rule starts in milliseconds.
+Local paths are copied only from inside the allowed roots (after resolving symlinks); http(s) and drs://
+sources are fetched only from allowed hosts, and every redirect hop is checked against that list too. The
+bytes are written to a temporary name beside the output, hashed while they stream, and renamed into place only
+when the md5 matches. Standard library only, so the rule starts in milliseconds.
 
 Exit status 1 with a one-line reason on stderr on every refusal or failure.
 """
@@ -62,8 +62,10 @@ def _open(url: str, allowed: list[str], timeout: int, headers: dict[str, str] | 
         raise FetchError(f"{url}: cannot connect ({err.reason})") from None
 
 
-def resolve_drs(url: str, allowed: list[str], scheme: str, timeout: int) -> tuple[str, dict[str, str], str | None]:
-    """Resolve drs://host/object_id through the GA4GH DRS v1 API: (download URL, headers, DRS md5 if given)."""
+def resolve_drs(url: str, allowed: list[str], scheme: str,
+                timeout: int) -> tuple[str, dict[str, str], str | None]:
+    """Resolve drs://host/object_id through the GA4GH DRS v1 API:
+    (download URL, headers, DRS md5 if given)."""
     parts = urlsplit(url)
     object_id = parts.path.lstrip("/")
     if not parts.netloc or not object_id:
@@ -71,7 +73,8 @@ def resolve_drs(url: str, allowed: list[str], scheme: str, timeout: int) -> tupl
     base = f"{scheme}://{parts.netloc}/ga4gh/drs/v1/objects/{quote(object_id, safe='')}"
     with _open(base, allowed, timeout) as response:
         obj = json.load(response)
-    drs_md5 = next((c.get("checksum", "").lower() for c in obj.get("checksums", []) if c.get("type") == "md5"), None)
+    drs_md5 = next((c.get("checksum", "").lower() for c in obj.get("checksums", [])
+                    if c.get("type") == "md5"), None)
     methods = obj.get("access_methods") or []
     for method in methods:
         if method.get("type") not in ("https", "http"):
@@ -98,7 +101,8 @@ def local_path(url: str, roots: list[str]) -> str:
                 raise FetchError(f"{path}: no such file")
             return real
     raise FetchError(f"{path}: local path outside the allowed source roots "
-                     f"({', '.join(roots) or 'none configured'}); move the file into a root or add its folder")
+                     f"({', '.join(roots) or 'none configured'}); "
+                     "move the file into a root or add its folder")
 
 
 def copy_hashing(reader, writer, label: str) -> str:
@@ -128,20 +132,23 @@ def fetch(args: argparse.Namespace) -> None:
                 with _open(args.url, args.allowed_host, args.timeout) as response:
                     actual = copy_hashing(response, writer, args.url)
             elif scheme == "drs":
-                url, headers, drs_md5 = resolve_drs(args.url, args.allowed_host, args.drs_scheme, args.timeout)
+                url, headers, drs_md5 = resolve_drs(args.url, args.allowed_host, args.drs_scheme,
+                                                    args.timeout)
                 if drs_md5 and expected and drs_md5 != expected:
-                    raise FetchError(f"{args.url}: the DRS server declares md5 {drs_md5}, the manifest {expected}; "
-                                     "register the source with the right md5")
+                    raise FetchError(f"{args.url}: the DRS server declares md5 {drs_md5}, "
+                                     f"the manifest {expected}; register the source with the right md5")
                 with _open(url, args.allowed_host, args.timeout, headers) as response:
                     actual = copy_hashing(response, writer, args.url)
             elif scheme in ("", "file"):
                 with open(local_path(args.url, args.source_root), "rb") as reader:
                     actual = copy_hashing(reader, writer, args.url)
             else:
-                raise FetchError(f"{args.url}: unsupported scheme {scheme!r} (use https, http, drs or a local path)")
+                raise FetchError(f"{args.url}: unsupported scheme {scheme!r} "
+                                 "(use https, http, drs or a local path)")
         if expected is not None and actual != expected:
-            raise FetchError(f"md5 mismatch for {args.url}: expected {expected}, got {actual}; the file changed "
-                             "upstream or the manifest is wrong: register it again with the right md5")
+            raise FetchError(f"md5 mismatch for {args.url}: expected {expected}, got {actual}; "
+                             "the file changed upstream or the manifest is wrong: "
+                             "register it again with the right md5")
         os.chmod(tmp, 0o644)
         os.replace(tmp, args.out)
     except BaseException:
@@ -155,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", required=True)
     parser.add_argument("--md5", help="the declared md5, checked before the file is published")
     parser.add_argument("--unverified", action="store_true",
-                        help="publish without an md5 check (the caller checks the file otherwise, e.g. an index "
-                             "with a real query)")
+                        help="publish without an md5 check (the caller checks the file otherwise, "
+                             "e.g. an index with a real query)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--source-root", action="append", default=[])
     parser.add_argument("--allowed-host", action="append", default=[])
