@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import time
@@ -331,7 +333,20 @@ def test_the_concurrency_bound_holds_on_the_cluster(cluster, service_factory, fi
     assert file_server.max_open == 1
 
 
-@pytest.mark.parametrize("how", ["cancel", "timeout"])
+def snakemake_pid(svc, job_id: str) -> int:
+    """The pid of the Snakemake running a job: the process whose working directory is the job's folder."""
+    job_dir = str((svc.data_dir / "jobs" / job_id).resolve())
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.readlink(entry / "cwd") == job_dir and \
+                    b"snakemake" in (entry / "cmdline").read_bytes():
+                return int(entry.name)
+        except OSError:
+            continue
+    raise AssertionError(f"no snakemake runs in {job_dir}")
+
+
+@pytest.mark.parametrize("how", ["cancel", "timeout", "killed"])
 def test_cancel_or_timeout_leaves_nothing_in_squeue(cluster, service_factory, file_server, how):
     env = {"TRACKPREP_ALLOWED_HOSTS": file_server.host}
     if how == "timeout":
@@ -350,6 +365,8 @@ def test_cancel_or_timeout_leaves_nothing_in_squeue(cluster, service_factory, fi
     if how == "cancel":
         cancelled = svc.http.delete(svc.url(f"/jobs/{job_id}"), headers=svc.auth(), timeout=60)
         assert cancelled.status_code in (200, 202)
+    elif how == "killed":  # Snakemake dies without a chance to scancel: the dispatcher must end its jobs
+        os.kill(snakemake_pid(svc, job_id), signal.SIGKILL)
     job = svc.wait_job(job_id, timeout=300)
     ended_at = time.monotonic()
     assert job["status"] == ("cancelled" if how == "cancel" else "failed"), job

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from . import events, jobs, procs
+from . import cluster, events, jobs, procs
 from .db import open_store
 from .jobs import JobStatus
 from .settings import Settings
@@ -149,6 +149,7 @@ class Dispatcher:
                             job["owner"])
                 procs.stop_group(job["pid"], lambda job=job: procs.alive(job["pid"], job["pid_start"]),
                                  self.settings.cancel_grace)
+            cluster.cancel_cluster_jobs(os.path.join(self.settings.jobs_dir, job["id"]))
             sweep_temp_files(sorted(job_dirs(job) - self._dirs_of_other_active_jobs(job["id"])))
             jobs.requeue(self.db, job["id"], "re-queued after its dispatcher stopped")
             log.info("job %s re-queued (its dispatcher %s is gone)", job["id"], job["owner"])
@@ -237,6 +238,7 @@ class Dispatcher:
         missing = [path for path in job["targets"] if not os.path.exists(path)]
         if returncode != 0 or missing:
             procs.signal_group(run.proc.pid, signal.SIGKILL)  # rules Snakemake left behind
+            cluster.cancel_cluster_jobs(os.path.join(self.settings.jobs_dir, job["id"]))  # and cluster jobs
             sweep_temp_files(sorted(job_dirs(job) - self._dirs_of_other_active_jobs(job["id"])))
         if returncode == 0 and not missing:  # done, even if a stop was asked for meanwhile
             total = run.progress.total or run.progress.done
