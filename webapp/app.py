@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from . import db, errors, settings as settings_module
+from .fast_ranges import RangeFastPath
 from .files_api import bp as files_bp
 from .jobs_api import bp as jobs_bp
 from .meta_api import bp as meta_bp
@@ -65,4 +66,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         response.headers.pop("Content-Encoding", None)
         return response
 
+    if app.config.get("TRACKPREP_FAST_RANGES", True):
+        app.wsgi_app = RangeFastPath(app.wsgi_app, settings, CORS_HEADERS)  # type: ignore[method-assign]
     return app

@@ -22,6 +22,19 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _handler)
 
 
+def _send_buffering() -> dict[str, int]:
+    """Let waitress send a whole small response in one go from its I/O thread.
+
+    waitress 3 defaults ``send_bytes`` to 1: the worker thread flushes its socket after every write (headers,
+    then each body block), contending for the GIL and the channel lock with the I/O thread. Buffering up to
+    256 KiB first measured +35-60 % requests/s for 64 KiB ranges (bench/serve.py). The setting is deprecated
+    upstream, so it is passed only while waitress still has it.
+    """
+    from waitress.adjustments import Adjustments
+
+    return {"send_bytes": 256 * 1024} if hasattr(Adjustments, "send_bytes") else {}
+
+
 def serve(args: argparse.Namespace) -> int:
     """waitress + the dispatcher in-process + embedded SQLite; the sample files registered at start."""
     import waitress
@@ -40,7 +53,7 @@ def serve(args: argparse.Namespace) -> int:
         # the limit wait unaccepted while idle keep-alive ones hold their places (seen with 100+ pollers)
         waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="trackprep",
                        connection_limit=args.connection_limit, channel_timeout=30,
-                       clear_untrusted_proxy_headers=True)
+                       clear_untrusted_proxy_headers=True, **_send_buffering())
     except KeyboardInterrupt:
         log.info("stopping")
     finally:
