@@ -64,7 +64,7 @@ class RangeFastPath:
             return cached
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            # read-only use of the store: one connection per server thread, autocommit, WAL readers never block
+            # read-only: one connection per server thread, autocommit; WAL readers never block
             conn = sqlite3.connect(self.settings.db_path, timeout=5, isolation_level=None,
                                    check_same_thread=False)
             conn.row_factory = sqlite3.Row
