@@ -44,7 +44,8 @@ def test_two_ids_with_one_md5_share_one_job(service):
 
 def test_a_herd_of_clients_without_keep_alive_all_get_served_by_one_job(service):
     """150 clients, each request on a fresh connection (requests.get), polling the job: more connections at
-    once than waitress' default limit of 100, which used to leave requests unaccepted until clients gave up."""
+    once than waitress' default limit of 100, which used to leave requests unaccepted until clients gave
+    up."""
     service.register("herd", TRACKS / "htslib_bed_file.bed")
 
     def fetch(_):

@@ -179,8 +179,8 @@ def test_jobs_listing_filters_and_validates(service):
 
 def test_a_body_over_the_upload_limit_is_413_json(service_factory):
     svc = service_factory(TRACKPREP_MAX_UPLOAD_BYTES="1000").start()
-    response = svc.http.post(svc.url("/files"), data=b"x" * 5000, headers={**svc.auth(),
-                                                                          "Content-Type": "application/json"})
+    response = svc.http.post(svc.url("/files"), data=b"x" * 5000,
+                             headers={**svc.auth(), "Content-Type": "application/json"})
     assert response.status_code == 413 and response.json()["detail"]
 
 

@@ -1,5 +1,5 @@
-"""The dispatcher finds the SLURM runs a job's Snakemake started from its log (the real scancel is exercised by the
-`slurm` tier's killed-Snakemake case)."""
+"""The dispatcher finds the SLURM runs a job's Snakemake started from its log (the real scancel is exercised
+by the `slurm` tier's killed-Snakemake case)."""
 from __future__ import annotations
 
 from webapp import cluster

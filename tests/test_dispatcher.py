@@ -200,7 +200,7 @@ def test_a_worker_stopped_with_sigterm_requeues_its_job(service_factory, file_se
         {"id": "v", "access_url": file_server.url(path.name), "md5": md5sum(path)}, conf))
     work = plan.make(conf, record, plan.resolve(conf, record, "data", raw=False))
     _job, created = jobstore.submit(store, work.kind, work.key, work.targets, work.config, files=work.files,
-                                      work_dirs=work.work_dirs)
+                                    work_dirs=work.work_dirs)
     assert created
     file_server.wait_open(1)
     worker.stop(signal.SIGTERM)

@@ -1,9 +1,10 @@
 """Ending a run's SLURM jobs when its Snakemake could not cancel them itself.
 
-Snakemake's SLURM executor names every job it submits after the run's id and logs ``SLURM run ID: <id>``; on
-SIGINT it cancels them. A Snakemake that was killed outright (SIGKILL after the grace period, the OOM killer, a
-crashed host process) leaves them running, so after every run that did not end cleanly the dispatcher cancels
-them by name. Harmless when there is nothing left: ``scancel --name`` of finished jobs does nothing.
+Snakemake's SLURM executor names every job it submits after the run's id and logs ``SLURM run ID: <id>``;
+on SIGINT it cancels them. A Snakemake that was killed outright (SIGKILL after the grace period, the OOM
+killer, a crashed host process) leaves them running, so after every run that did not end cleanly the
+dispatcher cancels them by name. Harmless when there is nothing left: ``scancel --name`` of finished jobs
+does nothing.
 """
 from __future__ import annotations
 

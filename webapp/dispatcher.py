@@ -184,7 +184,7 @@ class Dispatcher:
         open(events_path, "w").close()  # a re-queued job starts a fresh event stream
         env = dict(os.environ, TMPDIR=job_dir, TRACKPREP_EVENTS_FILE=events_path,
                    PYTHONPATH=os.pathsep.join(filter(None, [PLUGIN_PATH, PACKAGE_PARENT,
-                                                             os.environ.get("PYTHONPATH")])))
+                                                            os.environ.get("PYTHONPATH")])))
         cmd = snakemake_command(self.settings, job)
         with open(os.path.join(job_dir, "snakemake.log"), "ab") as output:
             output.write(f"\n# attempt {job['attempts']}: {' '.join(cmd)}\n".encode())

@@ -104,8 +104,8 @@ def _paths() -> dict[str, Any]:
             "type": "object", "required": ["status", "queued", "running"], "properties": {
                 "status": {"type": "string"}, "queued": {"type": "integer"}, "running": {"type": "integer"},
                 "max_concurrent_jobs": {"type": "integer"}}}, "alive")}}},
-        "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"},
-                                                                                          "OpenAPI 3.0")}}},
+        "/openapi.json": {"get": {"summary": "This document",
+                                  "responses": {"200": _json({"type": "object"}, "OpenAPI 3.0")}}},
     }
 
 

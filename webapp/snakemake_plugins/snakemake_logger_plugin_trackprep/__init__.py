@@ -23,6 +23,7 @@ from snakemake_interface_logger_plugins.common import LogEvent
 
 from webapp.events import file_tail  # stdlib-only module of the service that runs this plugin
 
+
 class LogHandler(LogHandlerBase):
     """Appends the dispatcher's events to ``$TRACKPREP_EVENTS_FILE`` as JSON lines."""
 
