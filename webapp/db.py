@@ -104,7 +104,11 @@ def get_db() -> sqlite_utils.Database:
     """This thread's connection to the app's store (kept for the thread's life: web threads are pooled)."""
     from flask import current_app
 
-    path = current_app.config["TRACKPREP_SETTINGS"].db_path
+    return thread_db(current_app.config["TRACKPREP_SETTINGS"].db_path)
+
+
+def thread_db(path: str) -> sqlite_utils.Database:
+    """This thread's connection to the store at ``path``, opened on first use and kept."""
     connections = _local.__dict__.setdefault("connections", {})
     if path not in connections:
         connections[path] = connect(path)

@@ -9,7 +9,8 @@ normalisation: about 230 us of Python per request against the 20 us the answer n
 the Flask view gives (``tests/test_fast_ranges.py`` compares the two for every case):
 
 - ``GET /data/{id}``, ``/index/{id}`` or an extension-bearing alias ``/data/{id}/{name}``, no query string;
-- one ``Range: bytes=a-b`` (or ``a-``, ``-n``) selecting at most :data:`MAX_FAST_BYTES`;
+- one satisfiable ``Range`` (read by :func:`webapp.serving.parse_range`, as Flask reads it) of at most
+  :data:`MAX_FAST_BYTES`;
 - no ``If-Range`` / ``If-None-Match`` / ``Authorization``;
 - a registered **public** source of a processed format whose artifact and index are both built.
 
@@ -20,24 +21,25 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
 from werkzeug.http import http_date
 
-from . import layout, plan, serving
+from . import layout, plan, serving, sources
+from .db import thread_db
+from .errors import RangeNotSatisfiable
 from .settings import Settings
 
 MAX_FAST_BYTES = 1 << 20  # larger ranges stream through Flask in blocks
 MAX_CACHED_SOURCES = 10_000
 PATH_RE = re.compile(r"^/(data|index)/([A-Za-z0-9._-]{1,128})(?:/([A-Za-z0-9._-]{1,64}))?$")
-RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 SKIP_HEADERS = ("HTTP_IF_RANGE", "HTTP_IF_NONE_MATCH", "HTTP_AUTHORIZATION")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+# what a public processed source serves: its artifact kind and the Resolved of /data and of /index
+Artifacts = tuple[layout.Kind, dict[str, plan.Resolved]]
 
 
 @lru_cache(maxsize=256)
@@ -53,11 +55,10 @@ class RangeFastPath:
         self.app = app
         self.settings = settings
         self.extra_headers = list(extra_headers.items())
-        self._local = threading.local()
-        self._known: dict[str, tuple[layout.Kind, dict[str, str]] | None] = {}
+        self._known: dict[str, Artifacts | None] = {}
 
-    def _artifacts(self, source_id: str) -> tuple[layout.Kind, dict[str, str]] | None:
-        """The artifact kind and files (``data``, ``index``) of a public processed source; None for any other.
+    def _artifacts(self, source_id: str) -> Artifacts | None:
+        """What a public processed source serves, resolved as the Flask view resolves it; None for any other.
 
         Registered records never change or go away (a re-registration with other fields is refused) and the
         paths follow from the record alone, so the answer for a registered id is kept; unknown ids are asked
@@ -65,21 +66,14 @@ class RangeFastPath:
         """
         if source_id in self._known:
             return self._known[source_id]
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            # read-only: one connection per server thread, autocommit; WAL readers never block
-            conn = sqlite3.connect(self.settings.db_path, timeout=5, isolation_level=None,
-                                   check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            self._local.conn = conn
-        row = conn.execute("SELECT * FROM sources WHERE id = ?", (source_id,)).fetchone()
-        if row is None:
+        source = sources.get(thread_db(self.settings.db_path), source_id)
+        if source is None:
             return None
-        source = dict(row)
-        kind = layout.FORMATS.get(source["format"], (None, ""))[0]
+        kind = layout.FORMATS[source["format"]][0]
         # restricted sources need the token, passthrough formats the source roots: both are Flask's
         found = None if source["access"] != "public" or kind is None else \
-            (layout.KINDS[kind], plan.processed(self.settings, source)[0])
+            (layout.KINDS[kind], {what: plan.resolve(self.settings, source, what, raw=False)
+                                  for what in ("data", "index")})
         if len(self._known) >= MAX_CACHED_SOURCES:
             self._known.clear()
         self._known[source_id] = found
@@ -90,23 +84,19 @@ class RangeFastPath:
         found = self._artifacts(source_id)
         if found is None:
             return None
-        spec, paths = found
+        spec, resolved = found
         if name is not None:
             if what != "data" or name not in (spec.data_name, spec.index_name):
                 return None
             what = "data" if name == spec.data_name else "index"
-        # both files of the job, every time: an artifact gone from the cache goes back to Flask (rebuild)
-        if not (os.path.isfile(paths["data"]) and os.path.isfile(paths["index"])):
-            return None
-        return paths[what]
+        # checked on every request: an artifact gone from the cache goes back to Flask (rebuild)
+        return resolved[what].path if resolved[what].ready() else None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING") \
-                or any(header in environ for header in SKIP_HEADERS):
-            return self.app(environ, start_response)
+        header = environ.get("HTTP_RANGE")
         match = PATH_RE.match(environ.get("PATH_INFO", ""))
-        wanted = RANGE_RE.match(environ.get("HTTP_RANGE", "").strip())
-        if match is None or wanted is None:
+        if environ.get("REQUEST_METHOD") != "GET" or not header or match is None \
+                or environ.get("QUERY_STRING") or any(name in environ for name in SKIP_HEADERS):
             return self.app(environ, start_response)
         path = self._artifact(*match.groups())
         if path is None:
@@ -117,21 +107,15 @@ class RangeFastPath:
             return self.app(environ, start_response)
         try:
             stat = os.fstat(fd)
-            first, last = wanted.groups()
-            if first == "" and last == "" or stat.st_size == 0:
+            try:
+                wanted = serving.parse_range(header, stat.st_size)
+            except RangeNotSatisfiable:  # Flask's 416 carries a JSON reason
+                wanted = None
+            # None also for several ranges and other units: the whole file, which Flask streams
+            if wanted is None or wanted[1] - wanted[0] + 1 > MAX_FAST_BYTES:
                 return self.app(environ, start_response)
-            if first == "":
-                start, end = max(0, stat.st_size - int(last)), stat.st_size - 1
-                if int(last) == 0:
-                    return self.app(environ, start_response)
-            else:
-                start = int(first)
-                end = min(int(last), stat.st_size - 1) if last else stat.st_size - 1
-                if start >= stat.st_size or (last and int(last) < start):
-                    return self.app(environ, start_response)
+            start, end = wanted
             length = end - start + 1
-            if length > MAX_FAST_BYTES:
-                return self.app(environ, start_response)
             body = os.pread(fd, length, start)
         finally:
             os.close(fd)
@@ -143,8 +127,7 @@ class RangeFastPath:
             ("Last-Modified", _http_date(stat.st_mtime)),
             ("Cache-Control", serving.IMMUTABLE),
             ("Content-Range", f"bytes {start}-{end}/{stat.st_size}"),
-            ("Content-Type", serving.CONTENT_TYPES.get(os.path.splitext(path)[1].lower(),
-                                                       "application/octet-stream")),
+            ("Content-Type", serving.content_type(path)),
             ("Content-Length", str(length)),
             *self.extra_headers,
         ])

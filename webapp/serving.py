@@ -24,6 +24,11 @@ RANGE_SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
 CONTENT_TYPES = {".csv": "text/csv", ".tsv": "text/tab-separated-values"}
 
 
+def content_type(path: str) -> str:
+    """The Content-Type a file is sent with (by its extension)."""
+    return CONTENT_TYPES.get(os.path.splitext(path)[1].lower(), "application/octet-stream")
+
+
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """``(start, end)`` inclusive for a single satisfiable range; None to send the whole file.
 
@@ -106,7 +111,7 @@ def send(path: str, cache_key: str, cache_control: str) -> Response:
             "Last-Modified": http_date(stat.st_mtime),
             "Cache-Control": cache_control,
         }
-        content_type = CONTENT_TYPES.get(os.path.splitext(path)[1].lower(), "application/octet-stream")
+        mimetype = content_type(path)
         if_none_match = request.headers.get("If-None-Match")
         if if_none_match and parse_etags(if_none_match).contains_weak(etag.strip('"')):
             handle.close()
@@ -122,12 +127,12 @@ def send(path: str, cache_key: str, cache_control: str) -> Response:
             if wanted is not None:
                 headers["Content-Range"] = f"bytes {wanted[0]}-{wanted[1]}/{size}"
             length = size if wanted is None else wanted[1] - wanted[0] + 1
-            response = Response(status=206 if wanted else 200, headers=headers, content_type=content_type)
+            response = Response(status=206 if wanted else 200, headers=headers, content_type=mimetype)
             response.content_length = length
             return response
         if wanted is None:
             body = wrap_file(request.environ, handle, BLOCK)
-            response = Response(body, status=200, headers=headers, content_type=content_type,
+            response = Response(body, status=200, headers=headers, content_type=mimetype,
                                 direct_passthrough=True)
             response.content_length = size
             return response
@@ -142,7 +147,7 @@ def send(path: str, cache_key: str, cache_control: str) -> Response:
             body = file_wrapper(handle, BLOCK)
         else:
             body = _blocks(handle, start, end - start + 1)
-        response = Response(body, status=206, headers=headers, content_type=content_type,
+        response = Response(body, status=206, headers=headers, content_type=mimetype,
                             direct_passthrough=True)
         response.content_length = end - start + 1
         return response
