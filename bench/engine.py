@@ -347,8 +347,8 @@ def snakemake_command(project: Path, cache: Path, manifest: Path, roots: Path) -
 
 def artifact_of(cache: Path, source: Source) -> Path:
     """Where the workflow puts a source's data file (the cache layout of ARCHITECTURE.md)."""
-    kind, name = ("bam", "data.bam") if source.fmt == "bam" else ("vcf", "data.vcf.gz")
-    return cache / "v1" / kind / source.md5 / name
+    name = "data.bam" if source.fmt == "bam" else "data.vcf.gz"
+    return next(cache.glob(f"v*/{source.fmt}/{source.md5}/{name}"))
 
 
 def workflow_timeline(cache: Path, source: Source, run: Measurement) -> dict[str, float]:

@@ -5,15 +5,17 @@ rule samtools_sort:
     input:
         bam_input,
     output:
-        f"{{root}}/v{VERSION}/bam/{{md5}}/data.bam",
+        f"{{root}}/v{VERSION}/{{fmt}}/{{md5}}/data.bam",
     params:
         expect=lambda wildcards: bam_input_format(wildcards).upper(),
         memory=config["samtools_sort_memory_mb"],
         level=config["compression_level"],
     log:
-        f"{{root}}/logs/v{VERSION}/bam/{{md5}}/samtools_sort.log",
+        f"{{root}}/logs/v{VERSION}/{{fmt}}/{{md5}}/samtools_sort.log",
     benchmark:
-        f"{{root}}/logs/v{VERSION}/bam/{{md5}}/samtools_sort.benchmark.tsv"
+        f"{{root}}/logs/v{VERSION}/{{fmt}}/{{md5}}/samtools_sort.benchmark.tsv"
+    wildcard_constraints:
+        fmt="|".join(layout.formats_of("bam")),
     threads: THREADS  # samtools sort -@ compresses and sorts in parallel
     resources:
         # -m is per thread; samtools may overshoot it a little while merging
@@ -40,13 +42,15 @@ rule samtools_sort:
 
 rule samtools_index:
     input:
-        f"{{root}}/v{VERSION}/bam/{{md5}}/data.bam",
+        f"{{root}}/v{VERSION}/{{fmt}}/{{md5}}/data.bam",
     output:
-        f"{{root}}/v{VERSION}/bam/{{md5}}/data.bam.bai",
+        f"{{root}}/v{VERSION}/{{fmt}}/{{md5}}/data.bam.bai",
     params:
         check=script("check_index.py"),
     log:
-        f"{{root}}/logs/v{VERSION}/bam/{{md5}}/samtools_index.log",
+        f"{{root}}/logs/v{VERSION}/{{fmt}}/{{md5}}/samtools_index.log",
+    wildcard_constraints:
+        fmt="|".join(layout.formats_of("bam")),
     threads: THREADS  # samtools index -@ decompresses in parallel
     resources:
         mem_mb=256,

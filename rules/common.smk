@@ -5,6 +5,7 @@ import shlex
 import sys
 
 import pandas as pd
+import snakemake.io
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -63,8 +64,19 @@ else:
 wildcard_constraints:
     root=f"{re.escape(CACHE)}(?:/{layout.RESTRICTED_DIR})?",
     md5=r"[0-9a-f]{32}",
-    ext=r"[A-Za-z]+(?:\.gz)?",
+    ext=r"[A-Za-z0-9]+(?:\.gz)?",
     kind="|".join(k for k, spec in layout.KINDS.items() if spec.tabix_preset),
+    fmt="|".join(layout.FORMATS),
+
+
+def _is_periodic_unless_md5(detector, value, _is_periodic=snakemake.io.PeriodicityDetector.is_periodic):
+    # Snakemake refuses a wildcard value ending in 20+ repeats as "periodic" (a guard against rules that pump
+    # their own outputs). An md5 like 000...0 looks periodic, but the md5 wildcard has a fixed length, so it
+    # cannot pump: let it through to the fetch, which fails it like any other md5 mismatch.
+    return None if layout.MD5_RE.match(value) else _is_periodic(detector, value)
+
+
+snakemake.io.PeriodicityDetector.is_periodic = _is_periodic_unless_md5
 
 
 def access_of_root(root):
@@ -73,16 +85,20 @@ def access_of_root(root):
 
 
 def source_entry(wildcards, kinds=None, ext=None):
-    """The manifest row that supplies the bytes for (root, md5), optionally of given artifact kinds or extension."""
+    """The manifest row that supplies the bytes for (root, md5), of the registered format the path names
+    (``fmt``), optionally of given artifact kinds or extension."""
     access = access_of_root(wildcards.root)
     rows = MANIFEST[(MANIFEST["md5"] == wildcards.md5) & (MANIFEST["access"] == access)]
+    fmt = getattr(wildcards, "fmt", None)
     for _, row in rows.iterrows():
+        if fmt is not None and row["format"] != fmt:
+            continue
         if kinds is not None and layout.FORMATS[row["format"]][0] not in kinds:
             continue
         if ext is not None and layout.source_extension(row["format"], row["access_url"]) != ext:
             continue
         return row
-    wanted = f" as {'/'.join(kinds)}" if kinds else ""
+    wanted = f" as {fmt or '/'.join(kinds)}" if fmt or kinds else ""
     raise WorkflowError(f"no {access} source with md5 {wildcards.md5}{wanted} in the manifest "
                         f"({config.get('manifest') or 'none given'}); register the source first")
 
@@ -126,16 +142,15 @@ def text_input(wildcards):
     """The stream a VCF/GFF3/BED artifact is sorted from: the source, or its converted form."""
     row = source_entry(wildcards, kinds=(wildcards.kind,))
     if row["format"] == "gtf":
-        return f"{wildcards.root}/work/gff3/{wildcards.md5}/converted.gff3"
+        return f"{wildcards.root}/work/gtf/{wildcards.md5}/converted.gff3"
     if row["format"] == "bigbed":
-        return f"{wildcards.root}/work/bed/{wildcards.md5}/converted.bed"
+        return f"{wildcards.root}/work/bigbed/{wildcards.md5}/converted.bed"
     return source_file(row)
 
 
 def converted_input(wildcards):
     """The verified GTF or bigBed source of a conversion step."""
-    kinds = {"gff3": ("gff3",), "bed": ("bed",)}[wildcards.kind]
-    return source_file(source_entry(wildcards, kinds=kinds))
+    return source_file(source_entry(wildcards))
 
 
 def script(name):

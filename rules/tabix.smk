@@ -5,13 +5,13 @@ rule gffread_gtf_to_gff3:
     input:
         converted_input,
     output:
-        temp("{root}/work/{kind}/{md5}/converted.gff3"),
+        temp("{root}/work/{fmt}/{md5}/converted.gff3"),
     params:
         awk=script("validate_records.awk"),
     log:
-        "{root}/logs/work/{kind}/{md5}/gffread_gtf_to_gff3.log",
+        "{root}/logs/work/{fmt}/{md5}/gffread_gtf_to_gff3.log",
     wildcard_constraints:
-        kind="gff3",
+        fmt="gtf",
     threads: 1  # gffread is single-threaded
     resources:
         mem_mb=1024,  # gffread holds the whole annotation in memory
@@ -36,13 +36,13 @@ rule pybigwig_bigbed_to_bed:
     input:
         converted_input,
     output:
-        temp("{root}/work/{kind}/{md5}/converted.bed"),
+        temp("{root}/work/{fmt}/{md5}/converted.bed"),
     params:
         script=script("bigbed_to_bed.py"),
     log:
-        "{root}/logs/work/{kind}/{md5}/pybigwig_bigbed_to_bed.log",
+        "{root}/logs/work/{fmt}/{md5}/pybigwig_bigbed_to_bed.log",
     wildcard_constraints:
-        kind="bed",
+        fmt="bigbed",
     threads: 1  # pyBigWig reads one chromosome at a time
     resources:
         mem_mb=512,
@@ -59,17 +59,19 @@ rule sort_bgzip:
     input:
         text_input,
     output:
-        f"{{root}}/v{VERSION}/{{kind}}/{{md5}}/data.{{kind}}.gz",
+        f"{{root}}/v{VERSION}/{{fmt}}/{{md5}}/data.{{kind}}.gz",
     params:
-        fmt=text_format,
+        records=text_format,
         key=lambda wildcards: SORT_KEY[wildcards.kind],
         awk=script("validate_records.awk"),
         memory=config["sort_memory_mb"],
         level=config["compression_level"],
     log:
-        f"{{root}}/logs/v{VERSION}/{{kind}}/{{md5}}/sort_bgzip.log",
+        f"{{root}}/logs/v{VERSION}/{{fmt}}/{{md5}}/sort_bgzip.{{kind}}.log",
     benchmark:
-        f"{{root}}/logs/v{VERSION}/{{kind}}/{{md5}}/sort_bgzip.benchmark.tsv"
+        f"{{root}}/logs/v{VERSION}/{{fmt}}/{{md5}}/sort_bgzip.{{kind}}.benchmark.tsv"
+    wildcard_constraints:
+        fmt="|".join(layout.formats_of("vcf", "gff3", "bed")),
     threads: THREADS  # sort --parallel and bgzip -@
     resources:
         mem_mb=config["sort_memory_mb"] + 128,  # sort -S plus the decompressor and bgzip buffers
@@ -84,7 +86,7 @@ rule sort_bgzip:
         # sort prints nothing until its input ends, i.e. until awk has exited and closed the header file:
         # so the header is complete when the first sorted record arrives, and can be written before it
         gzip -cdf {input:q} \
-          | awk -v fmt={params.fmt} -v header="$tmp/header" -f {params.awk:q} \
+          | awk -v fmt={params.records} -v header="$tmp/header" -f {params.awk:q} \
           | LC_ALL=C sort -t "$(printf '\\t')" {params.key} -S {params.memory}M -T "$tmp" --parallel={threads} \
           | {{ if IFS= read -r first; then cat "$tmp/header"; printf '%s\\n' "$first"; cat; else cat "$tmp/header"; fi; }} \
           | bgzip -l {params.level} -@ {threads} > "$tmp/data.gz"
@@ -95,14 +97,16 @@ rule sort_bgzip:
 
 rule tabix_index:
     input:
-        f"{{root}}/v{VERSION}/{{kind}}/{{md5}}/data.{{kind}}.gz",
+        f"{{root}}/v{VERSION}/{{fmt}}/{{md5}}/data.{{kind}}.gz",
     output:
-        f"{{root}}/v{VERSION}/{{kind}}/{{md5}}/data.{{kind}}.gz.tbi",
+        f"{{root}}/v{VERSION}/{{fmt}}/{{md5}}/data.{{kind}}.gz.tbi",
     params:
         preset=lambda wildcards: layout.KINDS[wildcards.kind].tabix_preset,
         check=script("check_index.py"),
     log:
-        f"{{root}}/logs/v{VERSION}/{{kind}}/{{md5}}/tabix_index.log",
+        f"{{root}}/logs/v{VERSION}/{{fmt}}/{{md5}}/tabix_index.{{kind}}.log",
+    wildcard_constraints:
+        fmt="|".join(layout.formats_of("vcf", "gff3", "bed")),
     threads: 1  # tabix indexes in one pass
     resources:
         mem_mb=256,

@@ -19,6 +19,9 @@ MANIFEST_HEADER = ["id", "access_url", "md5", "format", "index_url", "access"]
 
 sys.path.insert(0, str(REPO))
 from webapp import layout  # noqa: E402
+from webapp.plan import pipeline_version  # noqa: E402
+
+PIPELINE_VERSION = pipeline_version(str(REPO))  # the engine's default (config/config.yaml)
 
 
 def md5sum(path: str | os.PathLike) -> str:
@@ -48,7 +51,7 @@ class Source:
         fields.setdefault("md5", md5sum(path))
         return cls(id=id or path.name, access_url=str(path), **fields)
 
-    def artifacts(self, cache: Path, version: int = 1) -> dict[str, Path]:
+    def artifacts(self, cache: Path, version: int = PIPELINE_VERSION) -> dict[str, Path]:
         """Where the engine puts this source's artifact (data + index)."""
         fmt = self.format or layout.infer_format(self.access_url)
         paths = layout.artifact_paths(str(cache), self.md5, fmt, self.access, version, self.access_url)

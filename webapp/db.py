@@ -57,6 +57,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS jobs_one_active_per_key ON jobs (workflow_key)
     WHERE status IN {ACTIVE_STATES!r};
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at);
+CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (workflow_key, created_at);
 """
 
 

@@ -19,10 +19,11 @@ class ApiError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, detail: str, headers: dict[str, str] | None = None):
+    def __init__(self, detail: str, headers: dict[str, str] | None = None, fields: dict | None = None):
         super().__init__(detail)
         self.detail = detail
         self.headers = headers or {}
+        self.fields = fields or {}  # extra members of the JSON body (e.g. the job that failed)
 
 
 class Invalid(ApiError):
@@ -61,15 +62,22 @@ class TooLarge(ApiError):
     status, code = 413, "too_large"
 
 
+class BuildFailed(ApiError):
+    """The source's last build failed; the same request would fail the same way."""
+
+    status, code = 409, "build_failed"
+
+
 class NotReady(ApiError):
     """The artifact is being built (503 for the extension-bearing aliases)."""
 
     status, code = 503, "not_ready"
 
 
-def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None):
-    """A JSON error response."""
-    response = jsonify(error=code, detail=detail)
+def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None,
+                   fields: dict | None = None):
+    """A JSON error response: ``{"error": code, "detail": detail, **fields}``."""
+    response = jsonify(error=code, detail=detail, **(fields or {}))
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -81,7 +89,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError):
-        return error_response(err.status, err.code, err.detail, err.headers)
+        return error_response(err.status, err.code, err.detail, err.headers, err.fields)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -34,12 +35,12 @@ from .settings import Settings
 
 MAX_FAST_BYTES = 1 << 20  # larger ranges stream through Flask in blocks
 MAX_CACHED_SOURCES = 10_000
-PATH_RE = re.compile(r"^/(data|index)/([A-Za-z0-9._-]{1,128})(?:/([A-Za-z0-9._-]{1,64}))?$")
+PATH_RE = re.compile(r"^/(data|index)/([^/]{1,128})(?:/([A-Za-z0-9._-]{1,128}))?$")
 SKIP_HEADERS = ("HTTP_IF_RANGE", "HTTP_IF_NONE_MATCH", "HTTP_AUTHORIZATION")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-# what a public processed source serves: its artifact kind and the Resolved of /data and of /index
-Artifacts = tuple[layout.Kind, dict[str, plan.Resolved]]
+# what a public processed source serves: the alias role of a file name, and the Resolved of /data and /index
+Artifacts = tuple[Callable[[str], str | None], dict[str, plan.Resolved]]
 
 
 @lru_cache(maxsize=256)
@@ -55,28 +56,47 @@ class RangeFastPath:
         self.app = app
         self.settings = settings
         self.extra_headers = list(extra_headers.items())
-        self._known: dict[str, Artifacts | None] = {}
+        self._local = threading.local()
+
+    def _known(self) -> dict[str, Artifacts | None]:
+        """This thread's kept records, emptied whenever the store may have lost one (a source deleted).
+
+        Each thread keeps its own, checked against its own connection: ``PRAGMA data_version`` changes when
+        another connection commits (another thread or process; cheap, no I/O), and this process's deletes are
+        counted in :data:`webapp.sources.deletions` (a connection does not see its own commits there).
+        """
+        local = self._local
+        db = thread_db(self.settings.db_path)
+        stamp = (db.execute("PRAGMA data_version").fetchone()[0], sources.deletions)
+        if getattr(local, "stamp", None) != stamp:
+            local.stamp, local.known = stamp, {}
+        return local.known
 
     def _artifacts(self, source_id: str) -> Artifacts | None:
         """What a public processed source serves, resolved as the Flask view resolves it; None for any other.
 
-        Registered records never change or go away (a re-registration with other fields is refused) and the
-        paths follow from the record alone, so the answer for a registered id is kept; unknown ids are asked
-        again every time.
+        A registered record never changes (a re-registration with other fields is refused) and the paths
+        follow from it alone, so the answer for a registered id is kept until the store changes (a delete);
+        unknown ids are asked again every time.
         """
-        if source_id in self._known:
-            return self._known[source_id]
+        known = self._known()
+        if source_id in known:
+            return known[source_id]
+        if not layout.SOURCE_ID_RE.match(source_id):
+            return None
         source = sources.get(thread_db(self.settings.db_path), source_id)
         if source is None:
             return None
         kind = layout.FORMATS[source["format"]][0]
+        version = plan.pipeline_version(self.settings.workflow_dir)
+        md5, fmt = source["md5"], source["format"]
         # restricted sources need the token, passthrough formats the source roots: both are Flask's
         found = None if source["access"] != "public" or kind is None else \
-            (layout.KINDS[kind], {what: plan.resolve(self.settings, source, what, raw=False)
-                                  for what in ("data", "index")})
-        if len(self._known) >= MAX_CACHED_SOURCES:
-            self._known.clear()
-        self._known[source_id] = found
+            (lambda name: layout.alias_role(md5, fmt, version, name),
+             {what: plan.resolve(self.settings, source, what, raw=False) for what in ("data", "index")})
+        if len(known) >= MAX_CACHED_SOURCES:
+            known.clear()
+        known[source_id] = found
         return found
 
     def _artifact(self, what: str, source_id: str, name: str | None) -> str | None:
@@ -84,11 +104,12 @@ class RangeFastPath:
         found = self._artifacts(source_id)
         if found is None:
             return None
-        spec, resolved = found
+        role_of, resolved = found
         if name is not None:
-            if what != "data" or name not in (spec.data_name, spec.index_name):
+            role = role_of(name) if what == "data" else None
+            if role is None:
                 return None
-            what = "data" if name == spec.data_name else "index"
+            what = role
         # checked on every request: an artifact gone from the cache goes back to Flask (rebuild)
         return resolved[what].path if resolved[what].ready() else None
 

@@ -1,12 +1,14 @@
 """Blueprint: registering sources and serving their artifacts (``/files``, ``/data``, ``/index``)."""
 from __future__ import annotations
 
+import os
+
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from . import jobs, layout, plan, serving, sources
+from . import cache_files, jobs, layout, plan, serving, sources
 from .auth import require_token, token_valid
 from .db import get_db
-from .errors import Invalid, NotFound, NotReady
+from .errors import BuildFailed, Conflict, Invalid, NotFound, NotReady
 from .settings import Settings
 
 bp = Blueprint("files", __name__)
@@ -57,6 +59,14 @@ def _serve(source: dict, what: str, raw: bool, alias: bool):
         return serving.send(resolved.path, resolved.path, cache_control)
     if request.method == "HEAD":
         raise NotFound(f"the {what} of source {source['id']!r} is not built yet; a GET starts the build")
+    failed = jobs.remembered_failure(get_db(), resolved.key, source["created_at"])
+    if failed is not None:
+        links = _job_links(failed)
+        reason = (failed["error"] or {}).get("reason") or failed["message"]
+        raise BuildFailed(f"building source {source['id']!r} failed (job {failed['id']}): {reason}. The same "
+                          "request fails the same way until the source is registered anew (DELETE "
+                          f"/files/{source['id']}, then POST /files) or an operator retries the job (POST "
+                          f"{links['status_url']}/retry)", {"Location": links["status_url"]}, links)
     work = plan.make(settings, source, resolved)
     job, _created = jobs.submit(get_db(), work.kind, work.key, work.targets, work.config, files=work.files,
                                 work_dirs=work.work_dirs, source_id=source["id"], private=work.private,
@@ -86,10 +96,20 @@ def register_file():
     return response
 
 
+def _alias_urls(source: dict) -> dict | None:
+    """The unique extension-bearing alias URLs of a processed source's artifact (None for passthrough)."""
+    if layout.FORMATS[source["format"]][0] is None:
+        return None
+    version = plan.pipeline_version(_settings().workflow_dir)
+    names = layout.alias_names(source["md5"], source["format"], version)
+    return {what: url_for("files.alias", source_id=source["id"], name=name) for what, name in names.items()}
+
+
 def _describe(source: dict) -> dict:
-    """The record plus which artifacts exist and the active job, if any."""
+    """The record plus its alias URLs, which artifacts exist, the active job and a remembered failure."""
     settings = _settings()
     record = {name: source[name] for name in (*sources.FIELDS, "created_at")}
+    record["aliases"] = _alias_urls(source)
     record["artifacts"], keys = {}, []
     for what, raw in (("data", False), ("index", False), ("data", True), ("index", True)):
         resolved = plan.resolve(settings, source, what, raw)
@@ -100,6 +120,9 @@ def _describe(source: dict) -> dict:
             keys.append(resolved.key)
     active = next((job for job in map(lambda key: jobs.active_for_key(get_db(), key), keys) if job), None)
     record["active_job"] = jobs.public_view(get_db(), active, settings.cache_dir) if active else None
+    failures = (jobs.remembered_failure(get_db(), key, source["created_at"]) for key in keys)
+    failed = next((job for job in failures if job), None)
+    record["failed_job"] = jobs.public_view(get_db(), failed, settings.cache_dir) if failed else None
     return record
 
 
@@ -107,6 +130,23 @@ def _describe(source: dict) -> dict:
 def get_file(source_id: str):
     """A source's record, its artifacts' readiness and its active job."""
     return jsonify(_describe(visible_source(source_id)))
+
+
+@bp.delete("/files/<source_id>")
+def delete_file(source_id: str):
+    """Remove a source (token); its cached files go when no other registered id shares their md5."""
+    require_token()
+    source = visible_source(source_id)
+    settings = _settings()
+    keys = {resolved.key for what in ("data", "index") for raw in (False, True)
+            if (resolved := plan.resolve(settings, source, what, raw)) is not None and resolved.key}
+    active = next((job for job in (jobs.active_for_key(get_db(), key) for key in keys) if job), None)
+    if active is not None:
+        raise Conflict(f"job {active['id']} is building source {source_id!r}; cancel it first (DELETE "
+                       f"{url_for('jobs.get_job', job_id=active['id'])}) or wait for it to end")
+    sources.delete(get_db(), source_id)
+    removed = cache_files.remove_unshared(get_db(), settings, source)
+    return jsonify(deleted=source_id, removed=[os.path.relpath(path, settings.cache_dir) for path in removed])
 
 
 @bp.route("/data/<source_id>", methods=["GET", "HEAD"])
@@ -125,11 +165,14 @@ def index(source_id: str):
 
 @bp.route("/data/<source_id>/<name>", methods=["GET", "HEAD"])
 def alias(source_id: str, name: str):
-    """Extension-bearing names (data.bam + data.bam.bai, ...) for clients that derive the index URL."""
+    """Extension-bearing names for clients that derive the index URL: the unique ``<md5>-<format>-v<N>.bam``
+    (+ ``.bai``) listed by ``GET /files/{id}``, and the generic ``data.bam`` (+ ``data.bam.bai``)."""
     source = visible_source(source_id)
-    kind = layout.FORMATS[source["format"]][0]
-    spec = layout.KINDS.get(kind) if kind else None
-    if spec is None or name not in (spec.data_name, spec.index_name):
-        expected = f": use {spec.data_name} or {spec.index_name}" if spec else ""
+    version = plan.pipeline_version(_settings().workflow_dir)
+    role = layout.alias_role(source["md5"], source["format"], version, name)
+    if role is None:
+        aliases = _alias_urls(source)
+        expected = f": use {aliases['data'].rsplit('/', 1)[1]} and {aliases['index'].rsplit('/', 1)[1]}" \
+            if aliases else ""
         raise NotFound(f"source {source_id!r} has no file named {name!r}{expected}")
-    return _serve(source, "data" if name == spec.data_name else "index", raw=False, alias=True)
+    return _serve(source, role, raw=False, alias=True)

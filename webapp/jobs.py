@@ -69,6 +69,31 @@ def active_for_key(db: sqlite_utils.Database, workflow_key: str) -> dict[str, An
     return _one(db, f"SELECT * FROM jobs WHERE workflow_key = ? AND status IN {ACTIVE!r}", (workflow_key,))
 
 
+def latest_for_key(db: sqlite_utils.Database, workflow_key: str, since: str) -> dict[str, Any] | None:
+    """The newest job for a workflow key created at or after ``since`` (ISO timestamp), whatever its state."""
+    return _one(db, "SELECT * FROM jobs WHERE workflow_key = ? AND created_at >= ?"
+                    " ORDER BY created_at DESC, rowid DESC LIMIT 1", (workflow_key, since))
+
+
+def remembered_failure(db: sqlite_utils.Database, workflow_key: str, since: str) -> dict[str, Any] | None:
+    """The failed job that still answers for a workflow key: the newest job since ``since``, if it failed.
+
+    A source that failed to build fails the same way on every try, so requests get that failure instead of a
+    new job each (one bad file must not keep a worker busy). It is forgotten when the source is registered
+    anew (``since`` is its registration time) or an operator retries the job (the retry is newer). A
+    cancelled job is not a failure of the source and is not remembered.
+    """
+    job = latest_for_key(db, workflow_key, since)
+    return job if job is not None and job["status"] == JobStatus.FAILED.value else None
+
+
+def retry(db: sqlite_utils.Database, job: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
+    """Queue a failed or cancelled job's work again (or attach to the job already running it)."""
+    return submit(db, job["kind"], job["workflow_key"], job["targets"], job["config"], files=job["files"],
+                  work_dirs=job["work_dirs"], source_id=job["source_id"], private=bool(job["private"]),
+                  satisfied=lambda: all(os.path.isfile(path) for path in job["targets"]))
+
+
 def submit(db: sqlite_utils.Database, kind: str, workflow_key: str, targets: list[str],
            config: dict[str, Any], *, files: dict[str, str] | None = None, work_dirs: list[str] | None = None,
            source_id: str | None = None, private: bool = False,

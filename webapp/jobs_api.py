@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request, url_for
 
 from . import jobs
 from .auth import require_token, token_valid
@@ -63,4 +63,20 @@ def cancel_job(job_id: str):
         job = jobs.get(get_db(), job_id)
     response = jsonify(_view(job))
     response.status_code = 200 if job["status"] in jobs.TERMINAL else 202
+    return response
+
+
+@bp.post("/jobs/<job_id>/retry")
+def retry_job(job_id: str):
+    """Run a failed or cancelled job's work again (token); its source's remembered failure is forgotten."""
+    require_token()
+    job = visible_job(job_id)
+    if job["status"] not in (jobs.JobStatus.FAILED.value, jobs.JobStatus.CANCELLED.value):
+        raise Conflict(f"job {job_id} is {job['status']}: only a failed or cancelled job can be retried")
+    again, _created = jobs.retry(get_db(), job)
+    if again is None:
+        raise Conflict(f"the targets of job {job_id} are built already: nothing to retry")
+    response = jsonify(_view(again))
+    response.status_code = 202
+    response.headers["Location"] = url_for("jobs.get_job", job_id=again["id"])
     return response

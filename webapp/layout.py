@@ -3,11 +3,16 @@
 Standard library only: the Snakefile imports this module, and a bioinformatician running the workflow with
 plain `snakemake` should not need Flask installed.
 
-An artifact's path is derived only from the source's md5, the artifact kind, the access class and the pipeline
-version (ARCHITECTURE.md decision 1)::
+An artifact's path is derived from everything that decides its bytes: the source's md5, the format the
+source was registered as (a GTF is converted, a GFF3 is not; a narrowPeak is checked for 10 columns, a BED
+is not), the access class and the pipeline version::
 
-    {cache_dir}[/restricted]/v{version}/<kind>/<md5>/data.<ext>   (+ its index beside it)
-    {cache_dir}[/restricted]/src/<md5>/source.<ext>                (the verified upstream bytes)
+    {cache_dir}[/restricted]/v{version}/<format>/<md5>/data.<ext>   (+ its index beside it)
+    {cache_dir}[/restricted]/src/<md5>/source.<ext>                  (the verified upstream bytes)
+
+The same bytes registered as two formats therefore get two artifacts, never one built the other's way.
+Pipeline version 1 keyed artifacts by kind (``v1/gff3/<md5>``), so a GTF and a GFF of the same bytes shared
+one; version 2 is the first with the format in the key, and nothing reads ``v1/`` any more.
 """
 from __future__ import annotations
 
@@ -17,26 +22,37 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 MD5_RE = re.compile(r"^[0-9a-f]{32}$")
-SOURCE_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+SOURCE_ID_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9._-]{1,128}$"  # "." and ".." would name folders, not sources
+SOURCE_ID_RE = re.compile(SOURCE_ID_PATTERN)
 ACCESS_CLASSES = ("public", "restricted")
 RESTRICTED_DIR = "restricted"
 
 
 @dataclass(frozen=True)
 class Kind:
-    """A visualization-ready artifact kind: its data file name, index file name and tabix preset."""
+    """A visualization-ready artifact kind: its file suffixes and tabix preset."""
 
     name: str
-    data_name: str
-    index_name: str
+    data_suffix: str  # ".bam": the data file is data.bam
+    index_suffix: str  # ".bai": the index is data.bam.bai
     tabix_preset: str | None  # None for BAM (samtools index)
+
+    @property
+    def data_name(self) -> str:
+        """The artifact's file name in the cache (and its generic alias)."""
+        return "data" + self.data_suffix
+
+    @property
+    def index_name(self) -> str:
+        """The index's file name in the cache (and its generic alias)."""
+        return self.data_name + self.index_suffix
 
 
 KINDS: dict[str, Kind] = {
-    "bam": Kind("bam", "data.bam", "data.bam.bai", None),
-    "vcf": Kind("vcf", "data.vcf.gz", "data.vcf.gz.tbi", "vcf"),
-    "gff3": Kind("gff3", "data.gff3.gz", "data.gff3.gz.tbi", "gff"),
-    "bed": Kind("bed", "data.bed.gz", "data.bed.gz.tbi", "bed"),
+    "bam": Kind("bam", ".bam", ".bai", None),
+    "vcf": Kind("vcf", ".vcf.gz", ".tbi", "vcf"),
+    "gff3": Kind("gff3", ".gff3.gz", ".tbi", "gff"),
+    "bed": Kind("bed", ".bed.gz", ".tbi", "bed"),
 }
 
 # format -> (artifact kind, or None for passthrough formats; canonical file extension)
@@ -56,7 +72,12 @@ FORMATS: dict[str, tuple[str | None, str]] = {
     "bigwig": (None, "bw"),
 }
 BINARY_FORMATS = ("bam", "bigbed", "bigwig")
-PASSTHROUGH_FORMATS = tuple(f for f, (kind, _) in FORMATS.items() if kind is None)
+
+
+def formats_of(*kinds: str) -> tuple[str, ...]:
+    """The formats whose artifact is one of ``kinds`` (``formats_of("bam")`` -> bam, sam)."""
+    return tuple(fmt for fmt, (kind, _) in FORMATS.items() if kind in kinds)
+
 
 # file-name suffix (lower case) -> format, longest suffixes first so ".gff3" wins over ".gff"
 _SUFFIXES: list[tuple[str, str]] = sorted(
@@ -117,9 +138,41 @@ def source_path(cache_dir: str, md5: str, fmt: str, access: str, access_url: str
                         "source." + source_extension(fmt, access_url))
 
 
-def artifact_dir(cache_dir: str, md5: str, kind: str, access: str, version: int) -> str:
-    """The directory of one artifact: the workflow key the service serialises work on."""
-    return os.path.join(namespace_root(cache_dir, access), f"v{version}", kind, md5)
+def artifact_dir(cache_dir: str, md5: str, fmt: str, access: str, version: int) -> str:
+    """The directory of one artifact (source md5 + registered format): the workflow key the service serialises
+    work on."""
+    return os.path.join(namespace_root(cache_dir, access), f"v{version}", fmt, md5)
+
+
+def alias_stem(md5: str, fmt: str, version: int) -> str:
+    """The basename stem of an artifact's unique alias names: ``<md5>-<format>-v<version>``.
+
+    htslib saves a remote index in the working directory under its basename and reuses any file of that name,
+    so names shared by two artifacts (``data.bam.bai``) can pair one artifact's data with another's index.
+    The stem names exactly what decides the bytes (the path components of :func:`artifact_dir`); a rebuild of
+    the same stem gives the same bytes, so its index stays valid.
+    """
+    return f"{md5}-{fmt}-v{version}"
+
+
+def alias_names(md5: str, fmt: str, version: int) -> dict[str, str]:
+    """The unique alias file names of a processed format's artifact: ``{"data": ..., "index": ...}``."""
+    spec = KINDS[FORMATS[fmt][0]]
+    data = alias_stem(md5, fmt, version) + spec.data_suffix
+    return {"data": data, "index": data + spec.index_suffix}
+
+
+def alias_role(md5: str, fmt: str, version: int, name: str) -> str | None:
+    """``data`` or ``index`` when ``name`` is one of the artifact's aliases (unique or generic), else None."""
+    kind = FORMATS[fmt][0]
+    if kind is None:
+        return None
+    unique, spec = alias_names(md5, fmt, version), KINDS[kind]
+    if name in (unique["data"], spec.data_name):
+        return "data"
+    if name in (unique["index"], spec.index_name):
+        return "index"
+    return None
 
 
 def artifact_paths(cache_dir: str, md5: str, fmt: str, access: str, version: int,
@@ -131,7 +184,7 @@ def artifact_paths(cache_dir: str, md5: str, fmt: str, access: str, version: int
     kind = FORMATS[fmt][0]
     if kind is None:
         return {"data": source_path(cache_dir, md5, fmt, access, access_url)}
-    directory = artifact_dir(cache_dir, md5, kind, access, version)
+    directory = artifact_dir(cache_dir, md5, fmt, access, version)
     spec = KINDS[kind]
     return {"data": os.path.join(directory, spec.data_name),
             "index": os.path.join(directory, spec.index_name)}

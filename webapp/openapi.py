@@ -14,7 +14,7 @@ from .jobs import JobStatus
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 SOURCE_ID = {"name": "source_id", "in": "path", "required": True,
-             "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"}}
+             "schema": {"type": "string", "pattern": layout.SOURCE_ID_PATTERN}}
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
 RAW = {"name": "raw", "in": "query", "required": False,
        "schema": {"type": "string", "enum": ["true", "false"]},
@@ -44,6 +44,8 @@ def _file_responses(miss: str) -> dict:
         "202": _json({"$ref": "#/components/schemas/JobLink"}, "cache miss: a job builds it (poll Location)"),
         "304": {"description": "If-None-Match matched the ETag"},
         "404": _error("unknown source (or restricted without the token), no such file, or HEAD on a miss"),
+        "409": _json({"$ref": "#/components/schemas/BuildFailed"},
+                     "the source's last build failed: that failure until it is registered anew or retried"),
         "416": _error("unsatisfiable or malformed Range"),
         "422": _error("invalid parameter"),
         "503": _error(miss),
@@ -67,10 +69,21 @@ def _paths() -> dict[str, Any]:
                           "403": _error("the server has no token configured"),
                           "409": _error("id registered with different fields"),
                           "422": _error("invalid fields")}}},
-        "/files/{source_id}": {"get": {
-            "summary": "A source, its artifacts and its active job", "parameters": [SOURCE_ID],
-            "responses": {"200": _json({"$ref": "#/components/schemas/Source"}, "the record"),
-                          "404": _error("unknown source")}}},
+        "/files/{source_id}": {
+            "get": {"summary": "A source, its alias URLs, its artifacts, its active job and a failed one",
+                    "parameters": [SOURCE_ID],
+                    "responses": {"200": _json({"$ref": "#/components/schemas/Source"}, "the record"),
+                                  "404": _error("unknown source")}},
+            "delete": {"summary": "Remove a source; its cached files go when no other id shares their md5",
+                       "security": BEARER, "parameters": [SOURCE_ID],
+                       "responses": {"200": _json({"type": "object", "required": ["deleted", "removed"],
+                                                   "properties": {"deleted": {"type": "string"},
+                                                                  "removed": {"type": "array", "items": {
+                                                                      "type": "string"}}}},
+                                                  "removed (removed: the cache folders that went)"),
+                                     "401": _error("no or wrong token"), "403": _error("no token configured"),
+                                     "404": _error("unknown source"),
+                                     "409": _error("a job is building the source: cancel it first")}}},
         "/data/{source_id}": {"get": {"summary": "The visualization-ready artifact", **data_get},
                               "head": {"summary": "Headers of /data; 404 on a miss, never starts work",
                                        **data_get}},
@@ -89,6 +102,13 @@ def _paths() -> dict[str, Any]:
                                      "401": _error("no or wrong token"), "403": _error("no token configured"),
                                      "404": _error("unknown job"),
                                      "409": _error("the job has already ended")}}},
+        "/jobs/{job_id}/retry": {"post": {
+            "summary": "Run a failed or cancelled job's work again", "security": BEARER,
+            "parameters": [JOB_ID],
+            "responses": {"202": _json({"$ref": "#/components/schemas/Job"}, "queued (or attached)"),
+                          "401": _error("no or wrong token"), "403": _error("no token configured"),
+                          "404": _error("unknown job"),
+                          "409": _error("the job did not fail, or its targets are built already")}}},
         "/jobs": {"get": {
             "summary": "Recent jobs, newest first",
             "parameters": [
@@ -119,7 +139,7 @@ def _components() -> dict[str, Any]:
             "SourceFields": {"type": "object", "additionalProperties": False,
                              "required": ["access_url", "md5"],
                              "properties": {
-                                 "id": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,128}$"},
+                                 "id": {"type": "string", "pattern": layout.SOURCE_ID_PATTERN},
                                  "access_url": {"type": "string"},
                                  "md5": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"},
                                  "format": {"type": "string", "enum": list(layout.FORMATS)},
@@ -130,7 +150,15 @@ def _components() -> dict[str, Any]:
                                       "md5": {"type": "string"}, "format": {"type": "string"},
                                       "index_url": {"type": "string"}, "access": {"type": "string"},
                                       "created_at": {"type": "string"}, "artifacts": {"type": "object"},
-                                      "active_job": {"type": "object", "nullable": True}}},
+                                      "aliases": {"type": "object", "nullable": True,
+                                                  "description": "unique alias URLs (data, index) of a "
+                                                                 "processed format's artifact"},
+                                      "active_job": {"type": "object", "nullable": True},
+                                      "failed_job": {"type": "object", "nullable": True}}},
+            "BuildFailed": {"type": "object", "required": ["error", "detail", "job_id", "status_url"],
+                            "properties": {"error": {"type": "string"}, "detail": {"type": "string"},
+                                           "job_id": {"type": "string"}, "status": {"type": "string"},
+                                           "status_url": {"type": "string"}}},
             "JobLink": {"type": "object", "required": ["job_id", "status", "status_url"],
                         "properties": {"job_id": {"type": "string"}, "status": {"type": "string"},
                                        "status_url": {"type": "string"}}},

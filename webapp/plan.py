@@ -82,7 +82,7 @@ def make(settings: Settings, source: dict[str, Any], resolved: Resolved) -> Plan
     kind = layout.FORMATS[source["format"]][0]
     if kind is not None:  # conversions (GTF -> GFF3, bigBed -> BED) write beside their temp outputs here
         root = layout.namespace_root(settings.cache_dir, source["access"])
-        work_dirs.append(os.path.join(root, "work", kind, source["md5"]))
+        work_dirs.append(os.path.join(root, "work", source["format"], source["md5"]))
     return Plan(kind="preprocess", key=key, targets=targets, config=job_config(settings),
                 files={MANIFEST_NAME: manifest_text(source)}, work_dirs=work_dirs,
                 private=source["access"] == "restricted")

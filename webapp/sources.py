@@ -91,7 +91,7 @@ def validate(fields: Any, settings: Settings) -> dict[str, str]:
             raise Invalid(f"{name} must be a string")
     source_id = fields.get("id") or f"src-{uuid.uuid4().hex[:16]}"
     if not layout.SOURCE_ID_RE.match(source_id):
-        raise Invalid("id must match [A-Za-z0-9._-]{1,128}")
+        raise Invalid("id must be 1 to 128 of A-Z a-z 0-9 . _ - (and not '.' or '..')")
     access_url = check_url("access_url", fields.get("access_url"), settings)
     md5 = (fields.get("md5") or "").lower()
     if not layout.MD5_RE.match(md5):
@@ -133,9 +133,37 @@ def register(db: sqlite_utils.Database, record: dict[str, str]) -> tuple[dict[st
                        (*(record[name] for name in FIELDS), now()))
     if existing is not None:
         if any(existing[name] != record[name] for name in FIELDS):
-            raise Conflict(f"source {record['id']!r} is already registered with different fields")
+            raise Conflict(f"source {record['id']!r} is already registered with different fields; register "
+                           f"under another id, or remove it first (DELETE /files/{record['id']} with the "
+                           "token)")
         return existing, False
     return get(db, record["id"]), True
+
+
+# Bumped by every delete in this process: a reader that keeps records (webapp.fast_ranges) drops them. Other
+# processes' deletes reach it through SQLite's data_version.
+deletions = 0
+
+
+def delete(db: sqlite_utils.Database, source_id: str) -> dict[str, Any] | None:
+    """Remove a source's record: the removed record, or None when there was none."""
+    global deletions
+    with transaction(db):
+        existing = get(db, source_id)
+        if existing is not None:
+            db.execute("DELETE FROM sources WHERE id = ?", (source_id,))
+    if existing is not None:
+        deletions += 1
+    return existing
+
+
+def sharing(db: sqlite_utils.Database, record: dict[str, Any], same_format: bool) -> bool:
+    """True when another registered source has this record's md5 and access class (and format, if asked)."""
+    sql = "SELECT 1 FROM sources WHERE md5 = ? AND access = ? AND id != ?"
+    params: tuple = (record["md5"], record["access"], record["id"])
+    if same_format:
+        sql, params = sql + " AND format = ?", (*params, record["format"])
+    return next(iter(db.query(sql + " LIMIT 1", params)), None) is not None
 
 
 def read_manifest(path: str) -> list[dict[str, str]]:

@@ -147,8 +147,9 @@ def fetch(args: argparse.Namespace) -> None:
                                  "(use https, http, drs or a local path)")
         if expected is not None and actual != expected:
             raise FetchError(f"md5 mismatch for {args.url}: expected {expected}, got {actual}; "
-                             "the file changed upstream or the manifest is wrong: "
-                             "register it again with the right md5")
+                             "the file changed upstream or the md5 is wrong: correct the manifest row; "
+                             "in the service, remove the source (DELETE /files/{id}, with the token) and "
+                             "register it again with the right md5, or register it under a new id")
         os.chmod(tmp, 0o644)
         os.replace(tmp, args.out)
     except BaseException:
