@@ -79,8 +79,9 @@ def formats_of(*kinds: str) -> tuple[str, ...]:
     return tuple(fmt for fmt, (kind, _) in FORMATS.items() if kind in kinds)
 
 
-# file-name suffix (lower case) -> format, longest suffixes first so ".gff3" wins over ".gff"
-_SUFFIXES: list[tuple[str, str]] = sorted(
+# file-name suffix (lower case) -> format, longest first so ".gff3" wins over ".gff"; text formats may add a
+# compression suffix (COMPRESSION_SUFFIXES)
+FORMAT_SUFFIXES: list[tuple[str, str]] = sorted(
     [
         (".bam", "bam"), (".sam", "sam"), (".vcf", "vcf"), (".gff", "gff"), (".gff3", "gff3"),
         (".gtf", "gtf"), (".bed", "bed"), (".narrowpeak", "narrowpeak"), (".broadpeak", "broadpeak"),
@@ -89,7 +90,7 @@ _SUFFIXES: list[tuple[str, str]] = sorted(
     ],
     key=lambda pair: -len(pair[0]),
 )
-_COMPRESSION_SUFFIXES = (".gz", ".bgz")
+COMPRESSION_SUFFIXES = (".gz", ".bgz")
 
 
 def url_basename(access_url: str) -> str:
@@ -101,17 +102,17 @@ def url_basename(access_url: str) -> str:
 
 def is_compressed_name(name: str) -> bool:
     """True when a file name says it is gzip/BGZF compressed."""
-    return name.lower().endswith(_COMPRESSION_SUFFIXES)
+    return name.lower().endswith(COMPRESSION_SUFFIXES)
 
 
 def infer_format(access_url: str) -> str | None:
     """The format a source's name implies (``x.vcf.gz`` -> ``vcf``), or None when the name says nothing."""
     name = url_basename(access_url).lower()
-    for suffix in _COMPRESSION_SUFFIXES:
+    for suffix in COMPRESSION_SUFFIXES:
         if name.endswith(suffix):
             name = name[: -len(suffix)]
             break
-    for suffix, fmt in _SUFFIXES:
+    for suffix, fmt in FORMAT_SUFFIXES:
         if name.endswith(suffix):
             return fmt
     return None

@@ -1,0 +1,199 @@
+"""Every format name and extension the README lists builds, declared or inferred, through plain `snakemake`
+and through the service; and the one format list (webapp/layout.py) is what the README, the manifest schema and
+/openapi.json say.
+
+Each artifact is opened in its format's standard reader (pysam, tabix, pyBigWig) and holds every record of its
+source (counted independently from the source file)."""
+from __future__ import annotations
+
+import gzip
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pysam
+import pytest
+import yaml
+
+from conftest import REPO, TRACKS, Source, md5sum
+
+from webapp import layout
+
+
+def readme_format_table() -> dict[str, list[str]]:
+    """format -> extensions, from the README's table."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("| format | extensions |"):]
+    rows = re.findall(r"^\| `(\w+)` \| (.+?) \|$", section.split("\n\n")[0], flags=re.M)
+    return {fmt: re.findall(r"`(\.[A-Za-z0-9]+)`", exts) for fmt, exts in rows}
+
+
+def test_readme_schema_and_openapi_list_exactly_the_formats_of_the_layout(service):
+    table = readme_format_table()
+    assert list(table) == list(layout.FORMATS)
+    for fmt, extensions in table.items():
+        assert sorted(ext.lower() for ext in extensions) == \
+            sorted(suffix for suffix, named in layout.FORMAT_SUFFIXES if named == fmt), fmt
+    schema = yaml.safe_load((REPO / "config" / "manifest.schema.yaml").read_text())
+    assert schema["properties"]["format"]["enum"] == list(layout.FORMATS)
+    assert schema["properties"]["id"]["pattern"] == layout.SOURCE_ID_PATTERN
+    document = service.get("/openapi.json").json()
+    assert document["components"]["schemas"]["SourceFields"]["properties"]["format"]["enum"] == \
+        list(layout.FORMATS)
+
+
+@dataclass
+class Sample:
+    """A real file of one format, under a name with the extension to test."""
+
+    fmt: str
+    path: Path
+
+    def expected_records(self) -> int | None:
+        """The records the source holds, counted with the format's own tool (None: not record-based)."""
+        if self.fmt in ("bam", "sam"):
+            return int(subprocess.run(["samtools", "view", "-c", str(self.path)], capture_output=True,
+                                      text=True, check=True).stdout)
+        if self.fmt == "bigbed":
+            import pyBigWig
+
+            handle = pyBigWig.open(str(self.path))
+            try:
+                chroms = handle.chroms().items()
+                return sum(len(handle.entries(chrom, 0, size) or []) for chrom, size in chroms)
+            finally:
+                handle.close()
+        if self.fmt in ("vcf", "gff", "gff3", "bed", "narrowpeak", "broadpeak"):
+            opener = gzip.open if self.path.name.lower().endswith((".gz", ".bgz")) else open
+            with opener(self.path, "rt", errors="replace") as handle:
+                lines = [line for line in handle if line.strip()]
+            if self.fmt in ("gff", "gff3") and any(line.startswith("##FASTA") for line in lines):
+                lines = lines[:next(i for i, line in enumerate(lines) if line.startswith("##FASTA"))]
+            return sum(1 for line in lines if not line.startswith(("#", "track", "browser")))
+        return None  # gtf: converted, csv/tsv/bigwig: compared byte for byte
+
+
+def make_samples(folder: Path) -> list[Sample]:
+    """One file for every (format, extension) pair of the layout, plus compressed text variants."""
+    folder.mkdir(parents=True, exist_ok=True)
+    vcf_bgz = folder / "calls.vcf.bgz.tmp"
+    subprocess.run(f"bgzip -c {TRACKS / 'htslib_index.vcf'} > {vcf_bgz}", shell=True, check=True)
+    broad = folder / "peaks.broadPeak.tmp"
+    with open(TRACKS / "pybedtools_example.narrowPeak") as source, open(broad, "w") as out:
+        out.writelines("\t".join(line.rstrip("\n").split("\t")[:9]) + "\n" for line in source)
+    tsv = folder / "table.tsv.tmp"
+    tsv.write_text("gene\tscore\nLYST\t1.5\nBRCA2\t0.25\n")
+    csv = folder / "table.csv.tmp"
+    csv.write_text("gene,score\nLYST,1.5\nBRCA2,0.25\n")
+    origin = {
+        "bam": TRACKS / "pybedtools_x.namesorted.bam", "sam": TRACKS / "htslib_ce1000.sam",
+        "vcf": TRACKS / "htslib_index.vcf", "gff": TRACKS / "htslib_gff_file.gff",
+        "gff3": TRACKS / "pybedtools_hg19.gff", "gtf": TRACKS / "pyranges_ensembl.gtf",
+        "bed": TRACKS / "htslib_bed_file.bed", "narrowpeak": TRACKS / "pybedtools_example.narrowPeak",
+        "broadpeak": broad, "bigbed": TRACKS / "pybigwig_test.bigBed", "csv": csv, "tsv": tsv,
+        "bigwig": TRACKS / "pybigwig_test.bw",
+    }
+    samples = []
+    for suffix, fmt in layout.FORMAT_SUFFIXES:
+        # spelled as users do (and as the README lists them): inference ignores case
+        spelled = {".narrowpeak": ".narrowPeak", ".broadpeak": ".broadPeak", ".bigbed": ".bigBed",
+                   ".bigwig": ".bigWig"}.get(suffix, suffix)
+        name = f"sample_{fmt}{spelled}"
+        shutil.copy(origin[fmt], folder / name)
+        samples.append(Sample(fmt, folder / name))
+    # compressed text: plain gzip and BGZF, under .gz and .bgz
+    gz = folder / "sample_gff3.gff3.gz"
+    with open(origin["gff3"], "rb") as source, gzip.open(gz, "wb") as out:
+        shutil.copyfileobj(source, out)
+    samples.append(Sample("gff3", gz))
+    shutil.copy(TRACKS / "pyranges_gencode_human.gtf.gz", folder / "sample_gtf.gtf.gz")
+    samples.append(Sample("gtf", folder / "sample_gtf.gtf.gz"))
+    shutil.move(vcf_bgz, folder / "sample_vcf.vcf.bgz")
+    samples.append(Sample("vcf", folder / "sample_vcf.vcf.bgz"))
+    for tmp in folder.glob("*.tmp"):
+        tmp.unlink()
+    return samples
+
+
+def check_artifact(sample: Sample, data: Path, index: Path | None) -> None:
+    """The artifact opens in its standard reader and holds every record of the source."""
+    expected = sample.expected_records()
+    kind = layout.FORMATS[sample.fmt][0]
+    if kind == "bam":
+        assert index is not None and index.exists()
+        with pysam.AlignmentFile(str(data), index_filename=str(index)) as bam:
+            assert bam.header.get("HD", {}).get("SO") == "coordinate"
+            assert bam.mapped + bam.unmapped == expected == sum(1 for _ in bam.fetch(until_eof=True))
+    elif kind is not None:
+        assert index is not None and index.exists()
+        with pysam.TabixFile(str(data), index=str(index)) as tabix:
+            found = sum(1 for contig in tabix.contigs for _ in tabix.fetch(contig))
+        if expected is not None:
+            assert found == expected, (sample.path.name, found, expected)
+        else:
+            assert found > 0
+        if kind == "vcf":
+            with pysam.VariantFile(str(data), index_filename=str(index)) as vcf:
+                assert sum(1 for _ in vcf.fetch()) == expected
+    elif sample.fmt == "bigwig":
+        import pyBigWig
+
+        handle = pyBigWig.open(str(data))
+        assert handle.isBigWig() and handle.chroms()
+        handle.close()
+    else:
+        assert data.read_bytes() == sample.path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory) -> list[Sample]:
+    return make_samples(tmp_path_factory.mktemp("formats") / "sources")
+
+
+def test_every_format_and_extension_builds_through_snakemake_declared_and_inferred(engine, samples):
+    inferred = [Source.local(sample.path, id=f"inferred-{sample.path.name}") for sample in samples]
+    declared = []
+    for sample in samples:  # the same bytes under a name that says nothing: the format column decides
+        neutral = engine.workdir / f"{sample.path.name.replace('.', '_')}.dat"
+        shutil.copy(sample.path, neutral)
+        if sample.path.name.lower().endswith((".gz", ".bgz")):
+            neutral = neutral.rename(neutral.with_suffix(".dat.gz"))
+        declared.append(Source.local(neutral, id=f"declared-{sample.path.name}", format=sample.fmt))
+    assert {layout.infer_format(s.access_url) for s in inferred} == set(layout.FORMATS)
+    result = engine.run(inferred + declared, roots=[samples[0].path.parent, engine.workdir])
+    assert result.returncode == 0, result.stderr[-4000:]
+    for sample, source in [*zip(samples, inferred), *zip(samples, declared)]:
+        paths = source.artifacts(engine.cache)
+        check_artifact(sample, paths["data"], paths.get("index"))
+
+
+def test_every_format_and_extension_builds_through_the_service_declared_and_inferred(
+        service_factory, samples):
+    folder = samples[0].path.parent
+    svc = service_factory(TRACKPREP_SOURCE_ROOTS=str(folder)).start()
+    cases = []
+    for sample in samples:
+        for how, fields in (("inferred", {}), ("declared", {"format": sample.fmt})):
+            source_id = f"{how}-{sample.path.name}"
+            answer = svc.register(source_id, sample.path, **fields)
+            assert answer.status_code == 201, answer.text
+            assert answer.json()["format"] == sample.fmt
+            cases.append((sample, source_id))
+    for sample, source_id in cases:
+        data = svc.fetch(f"/data/{source_id}")
+        assert data.status_code == 200, (source_id, data.text[:500])
+        local = svc.base / "served" / source_id
+        local.mkdir(parents=True)
+        data_path = local / Path(svc.get(f"/files/{source_id}").json()["aliases"]["data"]).name \
+            if layout.FORMATS[sample.fmt][0] else local / "data"
+        data_path.write_bytes(data.content)
+        index_path = None
+        if layout.FORMATS[sample.fmt][0]:
+            index = svc.fetch(f"/index/{source_id}")
+            assert index.status_code == 200
+            index_path = Path(str(data_path) + layout.KINDS[layout.FORMATS[sample.fmt][0]].index_suffix)
+            index_path.write_bytes(index.content)
+        check_artifact(sample, data_path, index_path)
+        assert md5sum(sample.path) == svc.get(f"/files/{source_id}").json()["md5"]
