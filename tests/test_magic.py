@@ -4,14 +4,16 @@ local sources (POST /files, `trackprep register`), in the fetch stage for remote
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from conftest import TRACKS, md5sum
+from conftest import REPO, TRACKS, Source, md5sum
 
-from webapp import magic
+from webapp import layout, magic
 
 BIGWIG = TRACKS / "pybigwig_test.bw"
 BIGBED = TRACKS / "pybigwig_test.bigBed"
@@ -120,3 +122,56 @@ def test_trackprep_register_refuses_the_row_with_the_reason(service, tmp_path):
     assert "registered right" in result.stdout
     assert service.get("/files/wrong").status_code == 404
     assert service.get("/files/right").json()["format"] == "bigwig"
+
+
+# ---- remote sources: the fetch stage checks before anything is published
+
+def test_remote_bigbed_registered_as_bigwig_fails_at_fetch_and_leaves_nothing(service_factory, file_server):
+    shutil.copy(BIGBED, file_server.root / "signal.bw")
+    svc = service_factory(TRACKPREP_ALLOWED_HOSTS=file_server.host).start()
+    md5 = md5sum(BIGBED)
+    url = file_server.url("signal.bw")
+    assert svc.register("remote", access_url=url, md5=md5).status_code == 201  # its bytes are not here yet
+    started = svc.get("/data/remote")
+    assert started.status_code == 202
+    job = svc.wait_job(started.json()["job_id"])
+    assert job["status"] == "failed", job
+    assert job["error"]["rule"] == "fetch_source", job
+    assert "registered as bigwig but the file is a bigBed; register it with format bigbed" \
+        in job["error"]["reason"], job
+    cached = Path(layout.source_path(str(svc.cache), md5, "bigwig", "public", url))
+    assert cached.name == "source.bw" and not cached.exists()
+    assert [p for p in svc.cache.rglob("*") if p.is_file() and "logs" not in p.parts] == []
+
+
+def test_remote_real_bigwig_and_tsv_are_fetched_and_served_byte_identical(service_factory, file_server):
+    shutil.copy(BIGWIG, file_server.root / "signal.bw")
+    (file_server.root / "table.tsv").write_text("chrom\tstart\tend\nchr1\t1\t10\n")
+    svc = service_factory(TRACKPREP_ALLOWED_HOSTS=file_server.host).start()
+    for source_id, name in (("bw", "signal.bw"), ("tsv", "table.tsv")):
+        path = file_server.root / name
+        assert svc.register(source_id, access_url=file_server.url(name), md5=md5sum(path)).status_code == 201
+        served = svc.fetch(f"/data/{source_id}")
+        assert served.status_code == 200 and served.content == path.read_bytes()
+
+
+def test_the_engine_alone_refuses_a_bigbed_declared_bigwig(engine):
+    source = Source.local(BIGBED, format="bigwig")
+    result = engine.run([source])
+    assert result.returncode != 0
+    assert re.search(r"Error in rule fetch_source:", result.stdout + result.stderr)
+    log = "\n".join(p.read_text() for p in engine.cache.rglob("fetch_source*.log"))
+    assert "registered as bigwig but the file is a bigBed; register it with format bigbed" in log
+    assert not source.artifacts(engine.cache)["data"].exists()
+
+
+def test_fetch_source_script_imports_the_table_from_the_checkout_when_run_standalone(tmp_path):
+    # run as the rule runs it: a plain script, outside the package, from another folder
+    out = tmp_path / "out.bw"
+    result = subprocess.run([sys.executable, str(REPO / "rules" / "scripts" / "fetch_source.py"), "--url",
+                             str(BIGBED), "--md5", md5sum(BIGBED), "--format", "bigwig", "--out", str(out),
+                             "--source-root", str(TRACKS)], cwd=tmp_path, capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1, result.stderr
+    assert "the file is a bigBed" in result.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == []
