@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import socket
+import subprocess
 import threading
+import time
 
 import pytest
 import requests
@@ -176,3 +179,54 @@ def test_a_layer_failing_in_front_of_flask_answers_500_json():
         finally:
             server.close()
             server.task_dispatcher.shutdown()
+
+
+# ---- gunicorn (production): its limits raised above the app's by config/gunicorn.conf.py
+
+def start_gunicorn(tmp_path, config: bool) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    svc = Service(tmp_path)  # its environment only: data dir, token, this checkout on PYTHONPATH
+    args = [shutil.which("gunicorn"), *(["-c", str(REPO / "config" / "gunicorn.conf.py")] if config else []),
+            "--workers", "1", "--threads", "2", "--bind", f"127.0.0.1:{port}", "webapp.app:create_app()"]
+    proc = subprocess.Popen(args, env=svc.env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=open(tmp_path / "gunicorn.log", "ab"))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/health", timeout=2).ok:
+                return proc, port
+        except requests.ConnectionError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
+        time.sleep(0.2)
+
+
+@pytest.mark.skipif(shutil.which("gunicorn") is None, reason="gunicorn is installed by .ci/setup")
+def test_gunicorn_with_the_config_lets_the_app_answer_in_json(tmp_path):
+    url_8100 = "/files/" + "a" * 8100  # over the app's limit, under gunicorn's raised one (8190)
+    proc, port = start_gunicorn(tmp_path, config=True)
+    try:
+        assert_json_error(*raw_request(port, get(port, url_8100)), 414)
+        one_40kb = "X-Big: " + "y" * 40_000 + "\r\n"  # one field over gunicorn's default 8190
+        assert_json_error(*raw_request(port, get(port, "/health", one_40kb)), 431)
+        response = requests.get(f"http://127.0.0.1:{port}/health", headers=PAD_300KB, timeout=60)
+        assert_json_error(response.status_code, {k.lower(): v for k, v in response.headers.items()},
+                          response.content, 431)
+        assert_json_error(*raw_request(port, get(port, "/no/such/route")), 404)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    # without it gunicorn answers the same URL itself, in HTML: what the config is for
+    bare, port = start_gunicorn(tmp_path, config=False)
+    try:
+        status, headers, _ = raw_request(port, get(port, url_8100))
+        assert status == 414 and headers["content-type"].startswith("text/html")
+    finally:
+        bare.terminate()
+        bare.wait(timeout=30)
+
+
+def test_the_production_command_in_the_readme_uses_the_config():
+    readme = (REPO / "README.md").read_text()
+    commands = re.findall(r"^gunicorn .*$", readme, flags=re.M)
+    assert commands and all("-c config/gunicorn.conf.py" in command for command in commands)
