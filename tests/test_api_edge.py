@@ -76,6 +76,14 @@ def test_a_300_kb_url_is_414_json(shared_service):
                               response.content, 414)
     assert "URL" in error["detail"]
     assert response.headers["Access-Control-Allow-Origin"] == "*"  # like every other answer of the app
+    # a HEAD gets the same status and headers and no body (read raw: a client would not read one anyway)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(get(port, "/data/" + "c" * 300_000).replace(b"GET", b"HEAD", 1))
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 414 ") and b"Content-Type: application/json" in head and body == b""
 
 
 def test_300_kb_of_headers_is_431_json(shared_service):

@@ -82,28 +82,33 @@ class JsonEdge:
         self.app = app
         self.extra_headers = list(extra_headers.items())
 
-    def _refuse(self, start_response: Callable[..., Any], status: int, detail: str,
+    def _refuse(self, environ: dict[str, Any], start_response: Callable[..., Any], status: int, detail: str,
                 exc_info: Any = None) -> list[bytes]:
         code = INTERNAL_ERROR if status == 500 else None
         status_line, headers, body = json_error(status, detail, code, self.extra_headers)
-        start_response(status_line, headers, exc_info) if exc_info else start_response(status_line, headers)
-        return [body]
+        if exc_info is None:
+            start_response(status_line, headers)
+        else:  # headers not sent yet: replace them (WSGI re-raises if they were)
+            start_response(status_line, headers, exc_info)
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         target = request_target(environ)
         if len(target) > MAX_URL_BYTES:
-            return self._refuse(start_response, 414, f"the request URL is {len(target)} bytes long; this "
-                                f"service reads URLs of at most {MAX_URL_BYTES} bytes")
+            return self._refuse(environ, start_response, 414,
+                                f"the request URL is {len(target)} bytes long; this service reads URLs of "
+                                f"at most {MAX_URL_BYTES} bytes")
         size = header_bytes(environ)
         if size > MAX_HEADER_BYTES:
-            return self._refuse(start_response, 431, f"the request headers are {size} bytes in all; this "
-                                f"service reads at most {MAX_HEADER_BYTES} bytes of headers")
+            return self._refuse(environ, start_response, 431,
+                                f"the request headers are {size} bytes in all; this service reads at most "
+                                f"{MAX_HEADER_BYTES} bytes of headers")
         try:
             return self.app(environ, start_response)
         except Exception:  # Flask answers its own errors: this is a layer in front of it failing
             log.exception("unhandled error in front of the app")
-            return self._refuse(start_response, 500, "the server hit an unexpected error; see its log",
-                                exc_info=sys.exc_info())
+            return self._refuse(environ, start_response, 500,
+                                "the server hit an unexpected error; see its log", exc_info=sys.exc_info())
 
 
 # ---- waitress: its own error answers in the JSON shape
