@@ -8,6 +8,7 @@ rule fetch_source:
         url=fetch_url,
         policy=fetch_policy_args,
         script=script("fetch_source.py"),
+        fmt=lambda wildcards: source_entry(wildcards, ext=wildcards.ext)["format"],
     log:
         "{root}/logs/src/{md5}/fetch_source.{ext}.log",
     threads: 1  # one stream, hashed as it is copied
@@ -19,7 +20,7 @@ rule fetch_source:
         """
         set -euo pipefail
         python3 {params.script:q} --url {params.url:q} --md5 {wildcards.md5} --out {output:q} \
-            {params.policy} 2> {log:q}
+            --format {params.fmt:q} {params.policy} 2> {log:q}
         """
 
 

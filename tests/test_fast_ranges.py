@@ -15,6 +15,7 @@ from werkzeug.test import Client
 
 from webapp import settings as settings_module
 from webapp.app import CORS_HEADERS, create_app
+from webapp.edge import JsonEdge
 from webapp.fast_ranges import MAX_FAST_BYTES, RangeFastPath
 
 VOLATILE = {"Date", "Server"}
@@ -43,7 +44,9 @@ def clients(store):
     """(fast, flask): the full app with and without the fast path."""
     fast = create_app({"TRACKPREP_SETTINGS": store})
     slow = create_app({"TRACKPREP_SETTINGS": store, "TRACKPREP_FAST_RANGES": False})
-    assert isinstance(fast.wsgi_app, RangeFastPath) and not isinstance(slow.wsgi_app, RangeFastPath)
+    # the JSON edge (webapp/edge.py) is the outermost layer of both; the fast path sits right inside it
+    assert isinstance(fast.wsgi_app, JsonEdge) and isinstance(slow.wsgi_app, JsonEdge)
+    assert isinstance(fast.wsgi_app.app, RangeFastPath) and not isinstance(slow.wsgi_app.app, RangeFastPath)
     return Client(fast), Client(slow)
 
 

@@ -1,6 +1,6 @@
 """Every format name and extension the README lists builds, declared or inferred, through plain `snakemake`
-and through the service; and the one format list (webapp/layout.py) is what the README, the manifest schema and
-/openapi.json say.
+and through the service; and the one format list (webapp/layout.py) is what the README, the manifest schema
+and /openapi.json say.
 
 Each artifact is opened in its format's standard reader (pysam, tabix, pyBigWig) and holds every record of its
 source (counted independently from the source file)."""

@@ -10,7 +10,7 @@ CLIENTS = ("alias_url() {", "samtools view ", "tabix ", "bcftools view ")
 
 
 def readme_service_examples() -> list[str]:
-    """The lines of the first bash block of the README's service section that define or run an htslib client."""
+    """The lines of the README service section's first bash block that define or run an htslib client."""
     text = (REPO / "README.md").read_text()
     section = text[text.index("## The service"):]
     block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)

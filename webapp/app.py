@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from . import db, errors, settings as settings_module
+from .edge import JsonEdge
 from .fast_ranges import RangeFastPath
 from .files_api import bp as files_bp
 from .jobs_api import bp as jobs_bp
@@ -68,4 +69,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     if app.config.get("TRACKPREP_FAST_RANGES", True):
         app.wsgi_app = RangeFastPath(app.wsgi_app, settings, CORS_HEADERS)  # type: ignore[method-assign]
+    # outermost: oversized URLs and headers, and failures of the layers in front of Flask, answer JSON too
+    app.wsgi_app = JsonEdge(app.wsgi_app, CORS_HEADERS)  # type: ignore[method-assign]
     return app

@@ -37,9 +37,8 @@ def _send_buffering() -> dict[str, int]:
 
 def serve(args: argparse.Namespace) -> int:
     """waitress + the dispatcher in-process + embedded SQLite; the sample files registered at start."""
-    import waitress
-
-    from .app import create_app
+    from .app import CORS_HEADERS, create_app
+    from .edge import waitress_server
     from .sources import register_samples
 
     settings = settings_module.load()
@@ -50,10 +49,16 @@ def serve(args: argparse.Namespace) -> int:
     _stop_on_sigterm()
     try:
         # waitress' default of 100 open connections stalls a herd of clients polling a job: connections past
-        # the limit wait unaccepted while idle keep-alive ones hold their places (seen with 100+ pollers)
-        waitress.serve(app, host=args.host, port=args.port, threads=args.threads, ident="trackprep",
-                       connection_limit=args.connection_limit, channel_timeout=30,
-                       clear_untrusted_proxy_headers=True, **_send_buffering())
+        # the limit wait unaccepted while idle keep-alive ones hold their places (seen with 100+ pollers).
+        # Its own limits sit above the app's (webapp/edge.py) so the app answers oversized requests in JSON;
+        # a body over TRACKPREP_MAX_UPLOAD_BYTES is refused by waitress before it is read (waitress' own
+        # default, 1 GiB, was below the documented 2 GiB).
+        server = waitress_server(app, CORS_HEADERS, host=args.host, port=args.port, threads=args.threads,
+                                 ident="trackprep", connection_limit=args.connection_limit,
+                                 channel_timeout=30, clear_untrusted_proxy_headers=True,
+                                 max_request_body_size=settings.max_upload_bytes + 1, **_send_buffering())
+        server.print_listen("Serving on http://{}:{}")
+        server.run()
     except KeyboardInterrupt:
         log.info("stopping")
     finally:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import sqlite_utils
 
-from . import layout
+from . import layout, magic
 from .db import transaction
 from .errors import Conflict, Invalid
 from .jobs import now
@@ -115,8 +115,24 @@ def validate(fields: Any, settings: Settings) -> dict[str, str]:
             raise Invalid("index_url must name a .bai, .tbi or .csi file")
         if layout.is_local(index_url) != layout.is_local(access_url):
             raise Invalid("index_url and access_url must both be local or both be remote")
+    check_contents(access_url, fmt)
     return {"id": source_id, "access_url": access_url, "md5": md5, "format": fmt, "index_url": index_url,
             "access": access}
+
+
+def check_contents(access_url: str, fmt: str) -> None:
+    """Refuse a local source whose first bytes are not its format's (:mod:`webapp.magic`): local passthrough
+    sources are streamed as they are, without any job, so registration is where a wrong format is caught.
+    Remote sources are checked by the fetch stage, before their bytes enter the cache."""
+    if not layout.is_local(access_url):
+        return
+    try:
+        reason = magic.check_file(layout.local_path(access_url), fmt,
+                                  layout.is_compressed_name(layout.url_basename(access_url)))
+    except OSError as err:
+        raise Invalid(f"access_url {access_url!r}: cannot be read ({err.strerror})") from None
+    if reason is not None:
+        raise Invalid(f"access_url {access_url!r}: {reason}")
 
 
 def get(db: sqlite_utils.Database, source_id: str) -> dict[str, Any] | None:

@@ -18,7 +18,11 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
+
+# the repository root (two folders up), for the magic-number table the service checks registrations with
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from webapp import magic  # noqa: E402  (standard library only, like this script)
 
 CHUNK = 1 << 20
 
@@ -119,6 +123,15 @@ def copy_hashing(reader, writer, label: str) -> str:
     return digest.hexdigest()
 
 
+def check_format(path: str, fmt: str, url: str) -> None:
+    """Refuse bytes that are not what their format says (bigWig, bigBed, CSV, TSV: :mod:`webapp.magic`)."""
+    parts = urlsplit(url)
+    name = os.path.basename(unquote(parts.path if parts.scheme else url).rstrip("/"))
+    reason = magic.check_file(path, fmt, name.lower().endswith((".gz", ".bgz")))
+    if reason is not None:
+        raise FetchError(f"{url}: {reason}")
+
+
 def fetch(args: argparse.Namespace) -> None:
     """Fetch the source into a temporary file, verify it and publish it at args.out."""
     expected = args.md5.lower() if args.md5 else None
@@ -150,6 +163,8 @@ def fetch(args: argparse.Namespace) -> None:
                              "the file changed upstream or the md5 is wrong: correct the manifest row; "
                              "in the service, remove the source (DELETE /files/{id}, with the token) and "
                              "register it again with the right md5, or register it under a new id")
+        if args.format:
+            check_format(tmp, args.format, args.url)
         os.chmod(tmp, 0o644)
         os.replace(tmp, args.out)
     except BaseException:
@@ -166,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="publish without an md5 check (the caller checks the file otherwise, "
                              "e.g. an index with a real query)")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--format", help="the registered format: bigwig, bigbed, csv and tsv sources must "
+                                         "start with their format's bytes (checked before publishing)")
     parser.add_argument("--source-root", action="append", default=[])
     parser.add_argument("--allowed-host", action="append", default=[])
     parser.add_argument("--drs-scheme", default="https", choices=["https", "http"])

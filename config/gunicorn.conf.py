@@ -1,0 +1,20 @@
+"""gunicorn settings for trackprep's web workers (README, "Production")::
+
+    gunicorn -c config/gunicorn.conf.py --workers 4 --threads 4 --bind 127.0.0.1:8000 \
+        'webapp.app:create_app()'
+
+gunicorn refuses a request line or a header field over its limits itself, with an HTML page (414/431/400)
+that never reaches the app. Its limits are raised above the app's own (:mod:`webapp.edge`), so the app
+answers those requests in API.md's JSON shape; gunicorn still answers for what lies beyond them (README).
+"""
+from webapp.edge import MAX_HEADER_BYTES, MAX_URL_BYTES
+
+# a request line is method + " " + URL + " HTTP/1.1": gunicorn's largest finite limit (0 would read a
+# request line of any length into memory), above MAX_URL_BYTES + the longest method and the version
+limit_request_line = 8190
+# one header field alone larger than all the headers the app reads still reaches the app (431 in JSON);
+# gunicorn buffers at most limit_request_fields (100) x this per request
+limit_request_field_size = 2 * MAX_HEADER_BYTES
+
+if MAX_URL_BYTES + len("OPTIONS  HTTP/1.1") > limit_request_line:
+    raise ValueError("webapp.edge.MAX_URL_BYTES does not fit in gunicorn's request line limit")
