@@ -8,6 +8,7 @@ rule gffread_gtf_to_gff3:
         temp("{root}/work/{kind}/{md5}/converted.gff3"),
     params:
         awk=script("validate_records.awk"),
+        bgzf=script("check_bgzf.py"),
     log:
         "{root}/logs/work/{kind}/{md5}/gffread_gtf_to_gff3.log",
     wildcard_constraints:
@@ -23,6 +24,8 @@ rule gffread_gtf_to_gff3:
         exec 2> {log:q}
         tmp=$(mktemp -d "{resources.tmpdir}/trackprep-gffread.XXXXXX")
         trap 'rm -rf "$tmp"' EXIT
+        # gzip -cdf reads a BGZF file cut between two blocks up to the cut and exits 0: require the EOF block
+        python3 {params.bgzf:q} gffread_gtf_to_gff3 {input:q}
         gzip -cdf {input:q} | awk -v fmt=gtf -v header="$tmp/header" -f {params.awk:q} > "$tmp/records.gtf"
         # --keep-genes keeps gene features and their Parent links; -F keeps every attribute
         gffread "$tmp/records.gtf" --keep-genes -F -o "$tmp/converted.gff3"
@@ -64,6 +67,7 @@ rule sort_bgzip:
         fmt=text_format,
         key=lambda wildcards: SORT_KEY[wildcards.kind],
         awk=script("validate_records.awk"),
+        bgzf=script("check_bgzf.py"),
         memory=config["sort_memory_mb"],
         level=config["compression_level"],
     log:
@@ -81,6 +85,8 @@ rule sort_bgzip:
         exec 2> {log:q}
         tmp=$(mktemp -d "{resources.tmpdir}/trackprep-sort.XXXXXX")
         trap 'rm -rf "$tmp"' EXIT
+        # gzip -cdf reads a BGZF file cut between two blocks up to the cut and exits 0: require the EOF block
+        python3 {params.bgzf:q} sort_bgzip {input:q}
         # sort prints nothing until its input ends, i.e. until awk has exited and closed the header file:
         # so the header is complete when the first sorted record arrives, and can be written before it
         gzip -cdf {input:q} \
@@ -101,6 +107,7 @@ rule tabix_index:
     params:
         preset=lambda wildcards: layout.KINDS[wildcards.kind].tabix_preset,
         check=script("check_index.py"),
+        strict=script("strict_stderr.sh"),
     log:
         f"{{root}}/logs/v{VERSION}/{{kind}}/{{md5}}/tabix_index.log",
     threads: 1  # tabix indexes in one pass
@@ -116,7 +123,9 @@ rule tabix_index:
         tmp=$(mktemp -d "$(dirname {output:q})/.tabix.XXXXXX")
         trap 'rm -rf "$tmp"' EXIT
         ln -s "../$(basename {input:q})" "$tmp/data.gz"
-        tabix -p {params.preset} "$tmp/data.gz"
+        # tabix prints "[E::get_intv] Failed to parse" for a record it cannot read, leaves it out and exits 0
+        bash {params.strict:q} "tabix_index: the data has a record tabix cannot read" \
+          tabix -p {params.preset} "$tmp/data.gz"
         python3 {params.check:q} tabix "$tmp/data.gz" {params.preset}
         mv "$tmp/data.gz.tbi" {output:q}
         """
