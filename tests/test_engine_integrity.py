@@ -3,10 +3,13 @@ exit 0 are not trusted), every artifact opens in its format's standard reader, B
 zero-length BED features index, and a conversion that drops records says so (conversion.json)."""
 from __future__ import annotations
 
+import gzip
 import re
 import struct
 import subprocess
 from pathlib import Path
+
+import pysam
 
 from conftest import TRACKS, Engine, Source
 
@@ -103,3 +106,82 @@ def test_truncated_bigbed_fails_at_conversion(engine):
     assert_fails(engine, source, "pybigwig_bigbed_to_bed",
                  "bigbed_to_bed: the source is truncated or corrupt")
     assert not list(engine.cache.rglob("converted.bed*"))
+
+
+# --- 2. unreadable VCFs -------------------------------------------------------------------------------------
+
+def test_empty_vcf_fails_with_the_reason(engine):
+    (engine.workdir / "empty.vcf").write_bytes(b"")
+    source = Source.local(engine.workdir / "empty.vcf")
+    assert_fails(engine, source, "sort_bgzip", "vcf: no #CHROM header line in 0 line(s)")
+
+
+def test_vcf_header_without_its_column_line_fails_with_the_reason(engine):
+    sh(f"grep '^##' {TRACKS / 'htslib_index.vcf'} > meta_only.vcf", engine.workdir)
+    source = Source.local(engine.workdir / "meta_only.vcf")
+    assert_fails(engine, source, "sort_bgzip", "vcf: no #CHROM header line")
+
+
+def test_every_shared_track_artifact_opens_in_its_reader(built_tracks):
+    engine, sources = built_tracks
+    for source in sources:
+        paths = source.artifacts(engine.cache)
+        if "index" not in paths:
+            continue
+        data = str(paths["data"])
+        if data.endswith(".bam"):
+            assert subprocess.run(["samtools", "quickcheck", data]).returncode == 0
+            with pysam.AlignmentFile(data) as bam:
+                assert bam.check_index()
+        elif data.endswith(".vcf.gz"):
+            header = subprocess.run(["bcftools", "view", "-h", data], capture_output=True, text=True)
+            assert header.returncode == 0 and "\n#CHROM\t" in header.stdout, source.id
+            with pysam.VariantFile(data) as vcf:
+                assert vcf.index is not None
+        else:
+            assert subprocess.run(["tabix", "-l", data], capture_output=True, text=True).stdout.strip()
+            with pysam.TabixFile(data) as tbx:
+                assert tbx.contigs, source.id
+
+
+# --- 3. BAMs without mapped reads ---------------------------------------------------------------------------
+
+def test_bams_without_mapped_reads_build_and_keep_every_read(engine):
+    x = TRACKS / "pybedtools_x.bam"
+    # an unaligned BAM (no @SQ lines at all), and one whose reads are all flagged unmapped under its @SQ lines
+    sh(f"samtools fastq {x} 2>/dev/null | head -4000 | samtools import -0 - -o unaligned.bam", engine.workdir)
+    sh(f"samtools view -h {x} | head -3000 | awk 'BEGIN {{ FS = OFS = \"\\t\" }} /^@/ {{ print; next }} "
+       "{ if (int($2 / 4) % 2 == 0) $2 += 4; $5 = 0; $6 = \"*\"; print }' "
+       "| samtools view -b -o unmapped.bam -", engine.workdir)
+    sources = [Source.local(engine.workdir / name) for name in ("unaligned.bam", "unmapped.bam")]
+    assert_builds(engine, sources)
+    for source in sources:
+        paths = source.artifacts(engine.cache)
+        expected = read_count(Path(source.access_url))
+        assert expected > 900
+        assert read_count(paths["data"]) == expected
+        with pysam.AlignmentFile(str(paths["data"]), check_sq=False) as bam:
+            reads = list(bam.fetch(until_eof=True))
+            assert len(reads) == expected and all(read.is_unmapped for read in reads)
+        stats = subprocess.run(["samtools", "idxstats", str(paths["data"])], capture_output=True, text=True,
+                               check=True).stdout.splitlines()
+        assert sum(int(line.split("\t")[3]) for line in stats) == expected, "the index counts every read"
+
+
+# --- 4. zero-length BED features ----------------------------------------------------------------------------
+
+def test_bed_whose_first_record_is_zero_length_builds_and_answers_for_it(engine):
+    (engine.workdir / "insertions.bed").write_text(
+        "chr1\t100\t100\tins1\nchr1\t150\t300\tspan\nchr2\t40\t40\tins2\nchr2\t50\t60\tafter\n")
+    (engine.workdir / "at_start.bed").write_text("chr1\t0\t0\tins0\nchr1\t5\t9\tnext\n")
+    sources = [Source.local(engine.workdir / name) for name in ("insertions.bed", "at_start.bed")]
+    assert_builds(engine, sources)
+    data = sources[0].artifacts(engine.cache)["data"]
+    hits = subprocess.run(["tabix", str(data), "chr1:100-101"], capture_output=True, text=True, check=True)
+    assert "chr1\t100\t100\tins1" in hits.stdout.splitlines()
+    with pysam.TabixFile(str(data)) as tbx:
+        assert [line.split("\t")[3] for line in tbx.fetch("chr2", 39, 41)] == ["ins2"]
+    # at a contig's start no query can return a zero-length feature; the file still builds with it kept
+    at_start = sources[1].artifacts(engine.cache)["data"]
+    with gzip.open(at_start, "rt") as handle:
+        assert handle.read().splitlines() == ["chr1\t0\t0\tins0", "chr1\t5\t9\tnext"]
