@@ -4,12 +4,14 @@ zero-length BED features index, and a conversion that drops records says so (con
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import struct
 import subprocess
 from pathlib import Path
 
 import pysam
+import pytest
 
 from conftest import TRACKS, Engine, Source
 
@@ -185,3 +187,58 @@ def test_bed_whose_first_record_is_zero_length_builds_and_answers_for_it(engine)
     at_start = sources[1].artifacts(engine.cache)["data"]
     with gzip.open(at_start, "rt") as handle:
         assert handle.read().splitlines() == ["chr1\t0\t0\tins0", "chr1\t5\t9\tnext"]
+
+
+# --- 5. conversions that drop records -----------------------------------------------------------------------
+
+GTF_LINES = [
+    'chr1\tsrc\tgene\t100\t900\t.\t+\t.\tgene_id "g1";',
+    'chr1\tsrc\ttranscript\t100\t900\t.\t+\t.\tgene_id "g1"; transcript_id "t1";',
+    'chr1\tsrc\texon\t100\t200\t.\t+\t.\tgene_id "g1"; transcript_id "t1";',
+    'chr1\tsrc\texon\t700\t900\t.\t+\t.\tgene_id "g1"; transcript_id "t1";',
+    'chr1\tsrc\texon\t1000\t1100\t.\t+\t.\tgene_id "g2";',
+    'chr2\tsrc\tCDS\t10\t40\t.\t-\t0\tgene_id "g3";',
+]
+
+
+def conversion_report(engine: Engine, source: Source) -> dict:
+    folder = source.artifacts(engine.cache)["data"].parent
+    (report,) = [p for p in folder.iterdir() if p.name.endswith(".json")]
+    assert report.name == "conversion.json"
+    return json.loads(report.read_text())
+
+
+def test_gtf_conversion_that_drops_some_records_completes_and_reports_them(engine):
+    (engine.workdir / "partial.gtf").write_text("\n".join(GTF_LINES) + "\n")
+    source = Source.local(engine.workdir / "partial.gtf")
+    assert_builds(engine, [source])
+    data = source.artifacts(engine.cache)["data"]
+    with pysam.TabixFile(str(data)) as tbx:
+        out = [line.split("\t") for contig in tbx.contigs for line in tbx.fetch(contig)]
+        assert "trackprep" not in "\n".join(tbx.header), "the report never reaches the artifact"
+    assert sorted((r[2], r[3]) for r in out) == [("exon", "100"), ("exon", "700"), ("gene", "100"),
+                                                 ("transcript", "100")]
+    assert conversion_report(engine, source) == {
+        "records_in": 6, "records_out": 4, "dropped": 2,
+        "warnings": ["2 GTF records without transcript_id were dropped by gffread"]}
+
+
+def test_gtf_conversion_that_drops_every_record_fails(engine):
+    (engine.workdir / "no_transcripts.gtf").write_text("\n".join(GTF_LINES[4:]) + "\n")
+    source = Source.local(engine.workdir / "no_transcripts.gtf")
+    assert_fails(engine, source, "gffread_gtf_to_gff3",
+                 "gffread_gtf_to_gff3: the conversion dropped every record: 2 GTF records in, none out")
+    assert not list(engine.cache.rglob("conversion.json")) and not list(engine.cache.rglob("converted.gff3"))
+
+
+@pytest.mark.parametrize("name", ["pyranges_ensembl.gtf", "pyranges_gencode_human.gtf.gz"])
+def test_shared_gtf_conversions_report_nothing_dropped(built_tracks, name):
+    engine, sources = built_tracks
+    source = next(s for s in sources if s.id == name)
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(TRACKS / name, "rt") as handle:
+        records_in = sum(1 for line in handle if line.strip() and not line.startswith("#"))
+    with pysam.TabixFile(str(source.artifacts(engine.cache)["data"])) as tbx:
+        records_out = sum(1 for contig in tbx.contigs for _ in tbx.fetch(contig))
+    assert conversion_report(engine, source) == {
+        "records_in": records_in, "records_out": records_out, "dropped": 0, "warnings": []}
