@@ -23,6 +23,7 @@ def sh(command: str, cwd: Path) -> None:
 
 
 def failing_rule(result: subprocess.CompletedProcess) -> str:
+    """The rule snakemake names in its first `Error in rule` line."""
     match = re.search(r"Error in rule (\w+):", result.stdout + result.stderr)
     assert match, (result.stdout + result.stderr)[-3000:]
     return match.group(1)
@@ -47,6 +48,7 @@ def assert_fails(engine: Engine, source: Source, rule: str, reason: str) -> str:
 
 
 def assert_builds(engine: Engine, sources: list[Source]) -> None:
+    """Build the sources together: the run succeeds and every artifact file of each is in place."""
     result = engine.run(sources)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     for source in sources:
@@ -54,6 +56,7 @@ def assert_builds(engine: Engine, sources: list[Source]) -> None:
 
 
 def read_count(path: Path) -> int:
+    """Reads in a SAM/BAM file, counted by samtools scanning it."""
     return int(subprocess.run(["samtools", "view", "-c", str(path)], capture_output=True, text=True,
                               check=True).stdout)
 
@@ -202,6 +205,7 @@ GTF_LINES = [
 
 
 def conversion_report(engine: Engine, source: Source) -> dict:
+    """The conversion.json beside a source's artifact (the only JSON file there)."""
     folder = source.artifacts(engine.cache)["data"].parent
     (report,) = [p for p in folder.iterdir() if p.name.endswith(".json")]
     assert report.name == "conversion.json"

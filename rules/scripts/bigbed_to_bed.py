@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import struct
 import sys
+from typing import Any, TextIO
 
 import pyBigWig
 
@@ -42,7 +43,7 @@ def stored_item_count(source: str) -> int:
     return struct.unpack(order + "Q", count)[0]
 
 
-def write_entries(bb, out) -> int:
+def write_entries(bb: Any, out: TextIO) -> int:
     """Write the autoSql field names and every entry of an open bigBed as BED lines; the number of entries."""
     sql = bb.SQL()
     if sql:
