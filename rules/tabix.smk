@@ -8,6 +8,7 @@ rule gffread_gtf_to_gff3:
         temp("{root}/work/{fmt}/{md5}/converted.gff3"),
     params:
         awk=script("validate_records.awk"),
+        bgzf=script("check_bgzf.py"),
     log:
         "{root}/logs/work/{fmt}/{md5}/gffread_gtf_to_gff3.log",
     wildcard_constraints:
@@ -23,11 +24,38 @@ rule gffread_gtf_to_gff3:
         exec 2> {log:q}
         tmp=$(mktemp -d "{resources.tmpdir}/trackprep-gffread.XXXXXX")
         trap 'rm -rf "$tmp"' EXIT
+        # gzip -cdf reads a BGZF file cut between two blocks up to the cut and exits 0: require the EOF block
+        python3 {params.bgzf:q} gffread_gtf_to_gff3 {input:q}
         gzip -cdf {input:q} | awk -v fmt=gtf -v header="$tmp/header" -f {params.awk:q} > "$tmp/records.gtf"
         # --keep-genes keeps gene features and their Parent links; -F keeps every attribute
         gffread "$tmp/records.gtf" --keep-genes -F -o "$tmp/converted.gff3"
-        # gffread records its command line, temp path included: drop it so rebuilt artifacts are identical
-        awk 'index($0, "# gffread ") != 1' "$tmp/converted.gff3" > {output:q}.tmp
+        # gffread drops a record without transcript_id (with a warning, or silently for a type it does not
+        # know) unless its type is gene-like: starts or ends with "gene", any case (--keep-genes keeps those).
+        # It also folds start/stop codons and UTRs into the CDS and exons, so out can be below in - dropped.
+        records_in=$(awk 'END {{ print NR }}' "$tmp/records.gtf")
+        dropped=$(awk -F '\\t' '
+          tolower($3) !~ /^gene|gene$/ && $9 !~ /(^|;)[ \\t]*transcript_id[ \\t]/ {{ n++ }}
+          END {{ print n + 0 }}' "$tmp/records.gtf")
+        records_out=$(awk '!/^#/ && NF {{ n++ }} END {{ print n + 0 }}' "$tmp/converted.gff3")
+        echo "gffread_gtf_to_gff3: $records_in GTF records in, $records_out GFF3 records out," \
+          "$dropped without transcript_id dropped" >&2
+        if [ "$records_in" -gt 0 ] && [ "$records_out" -eq 0 ]; then
+          echo "gffread_gtf_to_gff3: the conversion dropped every record: $records_in GTF records in," \
+            "none out ($dropped of them without transcript_id, which gffread drops)" >&2
+          exit 1
+        fi
+        warnings=""
+        if [ "$dropped" -gt 0 ]; then
+          warnings="\\"$dropped GTF records without transcript_id were dropped by gffread\\""
+        fi
+        # gffread records its command line, temp path included: drop it so rebuilt artifacts are identical.
+        # The conversion report rides along as the last comment line: sort_bgzip lifts it out of the header
+        # into conversion.json beside the artifact (it never reaches the artifact itself).
+        report='{{"records_in": %d, "records_out": %d, "dropped": %d, "warnings": [%s]}}'
+        {{
+          awk 'index($0, "# gffread ") != 1' "$tmp/converted.gff3"
+          printf "#trackprep-conversion\\t$report\\n" "$records_in" "$records_out" "$dropped" "$warnings"
+        }} > {output:q}.tmp
         mv {output:q}.tmp {output:q}
         """
 
@@ -64,6 +92,8 @@ rule sort_bgzip:
         records=text_format,
         key=lambda wildcards: SORT_KEY[wildcards.kind],
         awk=script("validate_records.awk"),
+        bgzf=script("check_bgzf.py"),
+        report=lambda wildcards: int(source_entry(wildcards, kinds=(wildcards.kind,))["format"] == "gtf"),
         memory=config["sort_memory_mb"],
         level=config["compression_level"],
     log:
@@ -83,13 +113,31 @@ rule sort_bgzip:
         exec 2> {log:q}
         tmp=$(mktemp -d "{resources.tmpdir}/trackprep-sort.XXXXXX")
         trap 'rm -rf "$tmp"' EXIT
+        # gzip -cdf reads a BGZF file cut between two blocks up to the cut and exits 0: require the EOF block
+        python3 {params.bgzf:q} sort_bgzip {input:q}
+        # a GTF conversion carries its report as a last "#trackprep-conversion" comment: not for the artifact
+        header() {{
+          awk -v lift={params.report} '!(lift && index($0, "#trackprep-conversion\\t") == 1)' "$tmp/header"
+        }}
         # sort prints nothing until its input ends, i.e. until awk has exited and closed the header file:
         # so the header is complete when the first sorted record arrives, and can be written before it
         gzip -cdf {input:q} \
           | awk -v fmt={params.records} -v header="$tmp/header" -f {params.awk:q} \
           | LC_ALL=C sort -t "$(printf '\\t')" {params.key} -S {params.memory}M -T "$tmp" --parallel={threads} \
-          | {{ if IFS= read -r first; then cat "$tmp/header"; printf '%s\\n' "$first"; cat; else cat "$tmp/header"; fi; }} \
+          | {{ if IFS= read -r first; then header; printf '%s\\n' "$first"; cat; else header; fi; }} \
           | bgzip -l {params.level} -@ {threads} > "$tmp/data.gz"
+        if [ {params.report} = 1 ]; then
+          dir=$(dirname {output:q})
+          awk 'index($0, "#trackprep-conversion\\t") == 1 {{ print substr($0, 23) }}' "$tmp/header" \
+            > "$tmp/conversion.json"
+          if [ ! -s "$tmp/conversion.json" ]; then
+            echo "sort_bgzip: the converted GTF carries no conversion report" >&2
+            exit 1
+          fi
+          # the report goes first, so whoever finds the artifact finds its report beside it
+          mv "$tmp/conversion.json" "$dir/conversion.json.tmp"
+          mv "$dir/conversion.json.tmp" "$dir/conversion.json"
+        fi
         mv "$tmp/data.gz" {output:q}.tmp
         mv {output:q}.tmp {output:q}
         """
@@ -103,6 +151,7 @@ rule tabix_index:
     params:
         preset=lambda wildcards: layout.KINDS[wildcards.kind].tabix_preset,
         check=script("check_index.py"),
+        strict=script("strict_stderr.sh"),
     log:
         f"{{root}}/logs/v{VERSION}/{{fmt}}/{{md5}}/tabix_index.{{kind}}.log",
     wildcard_constraints:
@@ -120,7 +169,9 @@ rule tabix_index:
         tmp=$(mktemp -d "$(dirname {output:q})/.tabix.XXXXXX")
         trap 'rm -rf "$tmp"' EXIT
         ln -s "../$(basename {input:q})" "$tmp/data.gz"
-        tabix -p {params.preset} "$tmp/data.gz"
+        # tabix prints "[E::get_intv] Failed to parse" for a record it cannot read, leaves it out and exits 0
+        bash {params.strict:q} "tabix_index: the data has a record tabix cannot read" \
+          tabix -p {params.preset} "$tmp/data.gz"
         python3 {params.check:q} tabix "$tmp/data.gz" {params.preset}
         mv "$tmp/data.gz.tbi" {output:q}
         """

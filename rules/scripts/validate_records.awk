@@ -70,4 +70,12 @@ is_bed {
     next
 }
 
-END { if (bad) exit 1 }
+END {
+    if (bad) exit 1
+    if (fmt == "vcf" && !chrom_line) {
+        # htslib, bcftools and pysam refuse a VCF without it ("sample line not found", "unknown file type")
+        printf "vcf: no #CHROM header line in %d line(s): %s\n", NR,
+            "the file is empty, or its header lacks the column line" > "/dev/stderr"
+        exit 1
+    }
+}
