@@ -97,9 +97,14 @@ def engine(tmp_path: Path) -> Engine:
     return Engine(workdir=tmp_path / "work", cache=tmp_path / "cache")
 
 
+# shared tracks that are not valid input: a GFF with bad coordinates, and a VCF whose one record has one
+# genotype column where its #CHROM line names 73 samples (bcftools and pysam refuse the record)
+INVALID_TRACKS = ("pybedtools_dm3-chr2L-5M-invalid.gff.gz", "pybedtools_issue319.vcf.gz")
+
+
 def track_sources() -> list[Source]:
-    """A manifest row for every valid file in shared/data/tracks (the invalid GFF is left out)."""
-    return [Source.local(path) for path in sorted(TRACKS.iterdir()) if "invalid" not in path.name]
+    """A manifest row for every valid file in shared/data/tracks (INVALID_TRACKS are left out)."""
+    return [Source.local(path) for path in sorted(TRACKS.iterdir()) if path.name not in INVALID_TRACKS]
 
 
 @pytest.fixture(scope="session")

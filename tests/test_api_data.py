@@ -101,7 +101,7 @@ def test_passthrough_formats_stream_local_sources_at_once_and_have_no_index(serv
 
 def test_local_sidecar_is_served_only_for_raw(service):
     vcf = service.base / "sources" / "calls.vcf.gz"
-    shutil.copy(TRACKS / "pybedtools_issue319.vcf.gz", vcf)
+    pysam.tabix_compress(str(TRACKS / "htslib_index.vcf"), str(vcf))
     pysam.tabix_index(str(vcf), preset="vcf", force=True, keep_original=True)
     assert service.register("calls", vcf, index_url=str(vcf) + ".tbi").status_code == 201
     assert service.get("/index/calls?raw=true").content == (vcf.parent / "calls.vcf.gz.tbi").read_bytes()

@@ -107,6 +107,23 @@ def test_vcf_without_its_header_fails_instead_of_indexing(engine):
     assert "vcf line 1: record before the #CHROM header line" in rule_log(engine.cache, "sort_bgzip")
 
 
+def test_vcf_records_that_do_not_match_the_sample_line_fail_with_the_line_number(engine):
+    # the shared issue319 VCF: its #CHROM line names 73 samples, its one record carries one genotype column
+    source = Source.local(TRACKS / "pybedtools_issue319.vcf.gz")
+    with gzip.open(TRACKS / "pybedtools_issue319.vcf.gz", "rt", errors="replace") as handle:
+        lines = handle.read().splitlines()
+    record_line = next(i for i, line in enumerate(lines, 1) if not line.startswith("#"))
+    samples = len(next(line for line in lines if line.startswith("#CHROM")).split("\t")) - 9
+    refused = subprocess.run(["bcftools", "view", "-H", str(TRACKS / "pybedtools_issue319.vcf.gz")],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0  # the standard reader cannot read it: it must not be published
+    result = engine.run([source])
+    assert result.returncode != 0 and failing_rule(result) == "sort_bgzip"
+    assert f"vcf line {record_line}: 10 tab-separated columns, but the #CHROM line names {samples + 9} " \
+           f"({samples} samples)" in rule_log(engine.cache, "sort_bgzip")
+    assert not source.artifacts(engine.cache)["data"].exists()
+
+
 @pytest.mark.parametrize("url", ["/etc/passwd", "{tracks}/../../../../etc/hostname"])
 def test_local_paths_outside_the_roots_are_refused(engine, url):
     target = url.format(tracks=TRACKS)

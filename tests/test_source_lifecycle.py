@@ -119,3 +119,26 @@ def test_delete_refuses_while_a_job_builds_the_source(service_factory, file_serv
     assert svc.wait_job(job_id)["status"] == "completed"
     assert svc.http.delete(svc.url("/files/calls"), headers=svc.auth()).status_code == 200
     assert svc.get("/files/calls").status_code == 404
+
+
+def test_a_conversion_that_drops_records_says_so_in_the_job_and_the_record(service):
+    # gffread drops GTF records that carry no transcript_id: 2 of these 6 (the gene line is kept)
+    gtf = service.base / "sources" / "partial.gtf"
+    gtf.write_text("\n".join([
+        'chr1\tsrc\tgene\t100\t900\t.\t+\t.\tgene_id "g1";',
+        'chr1\tsrc\ttranscript\t100\t900\t.\t+\t.\tgene_id "g1"; transcript_id "t1";',
+        'chr1\tsrc\texon\t100\t200\t.\t+\t.\tgene_id "g1"; transcript_id "t1";',
+        'chr1\tsrc\texon\t700\t900\t.\t+\t.\tgene_id "g1"; transcript_id "t1";',
+        'chr1\tsrc\texon\t1000\t1100\t.\t+\t.\tgene_id "g2";',
+        'chr2\tsrc\tCDS\t10\t40\t.\t-\t0\tgene_id "g3";']) + "\n")
+    assert service.register("partial", gtf).status_code == 201
+    job = service.wait_job(service.get("/data/partial").json()["job_id"])
+    assert job["status"] == "completed"
+    assert job["conversion"]["records_in"] == 6 and job["conversion"]["dropped"] == 2
+    assert job["warnings"] == ["2 GTF records without transcript_id were dropped by gffread"]
+    assert service.get("/files/partial").json()["conversion"] == job["conversion"]
+    plain = service.base / "sources" / "plain.bed"
+    shutil.copy(TRACKS / "htslib_bed_file.bed", plain)
+    service.register("plain", plain)
+    built = service.wait_job(service.get("/data/plain").json()["job_id"])
+    assert built["conversion"] is None and built["warnings"] == []

@@ -123,7 +123,16 @@ def _describe(source: dict) -> dict:
     failures = (jobs.remembered_failure(get_db(), key, source["created_at"]) for key in keys)
     failed = next((job for job in failures if job), None)
     record["failed_job"] = jobs.public_view(get_db(), failed, settings.cache_dir) if failed else None
+    record["conversion"] = _conversion(settings, source)
     return record
+
+
+def _conversion(settings: Settings, source: dict) -> dict | None:
+    """The conversion report beside a built artifact (GTF -> GFF3), if there is one."""
+    resolved = plan.resolve(settings, source, "data", raw=False)
+    if resolved is None or resolved.key is None or not resolved.ready():
+        return None
+    return jobs.read_conversion(resolved.key)
 
 
 @bp.get("/files/<source_id>")

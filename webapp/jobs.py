@@ -20,6 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from .db import transaction
+from .layout import CONVERSION_REPORT
 
 # Set whenever a job is queued, so an in-process dispatcher starts it without waiting for its next poll.
 wakeup = threading.Event()
@@ -242,9 +243,27 @@ def progress(job: dict[str, Any]) -> float:
     return round(min(job["stages_done"] / total, 1.0), 4) if total else 0.0
 
 
+def read_conversion(artifact_dir: str) -> dict[str, Any] | None:
+    """What the ``conversion.json`` beside a converted artifact says (records in, out, dropped; warnings)."""
+    try:
+        with open(os.path.join(artifact_dir, CONVERSION_REPORT), encoding="utf-8") as handle:
+            return json.load(handle)
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None
+
+
+def conversion_report(job: dict[str, Any]) -> dict[str, Any] | None:
+    """The conversion report of a completed preprocess job, if its artifact was converted."""
+    if job["status"] != JobStatus.COMPLETED.value or job["kind"] != "preprocess":
+        return None
+    return read_conversion(job["workflow_key"])
+
+
 def public_view(db: sqlite_utils.Database, job: dict[str, Any], cache_dir: str) -> dict[str, Any]:
-    """The job as ``GET /jobs/{id}`` shows it; artifacts are named relative to the cache."""
+    """The job as ``GET /jobs/{id}`` shows it; artifacts are named relative to the cache. A conversion that
+    dropped records says so in ``conversion`` and ``warnings``."""
     completed = job["status"] == JobStatus.COMPLETED.value
+    report = conversion_report(job)
     return {
         "job_id": job["id"],
         "kind": job["kind"],
@@ -259,4 +278,6 @@ def public_view(db: sqlite_utils.Database, job: dict[str, Any], cache_dir: str) 
         "started_at": job["started_at"],
         "finished_at": job["finished_at"],
         "queue_position": queue_position(db, job),
+        "conversion": report,
+        "warnings": (report or {}).get("warnings", []),
     }

@@ -145,6 +145,9 @@ def artifact_dir(cache_dir: str, md5: str, fmt: str, access: str, version: int) 
     return os.path.join(namespace_root(cache_dir, access), f"v{version}", fmt, md5)
 
 
+CONVERSION_REPORT = "conversion.json"  # beside a converted artifact: records in/out/dropped and warnings
+
+
 def alias_stem(md5: str, fmt: str, version: int) -> str:
     """The basename stem of an artifact's unique alias names: ``<md5>-<format>-v<version>``.
 

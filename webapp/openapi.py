@@ -154,7 +154,8 @@ def _components() -> dict[str, Any]:
                                                   "description": "unique alias URLs (data, index) of a "
                                                                  "processed format's artifact"},
                                       "active_job": {"type": "object", "nullable": True},
-                                      "failed_job": {"type": "object", "nullable": True}}},
+                                      "failed_job": {"type": "object", "nullable": True},
+                                      "conversion": {"type": "object", "nullable": True}}},
             "BuildFailed": {"type": "object", "required": ["error", "detail", "job_id", "status_url"],
                             "properties": {"error": {"type": "string"}, "detail": {"type": "string"},
                                            "job_id": {"type": "string"}, "status": {"type": "string"},
@@ -176,7 +177,11 @@ def _components() -> dict[str, Any]:
                         "error": {"type": "object", "nullable": True},
                         "created_at": {"type": "string"}, "started_at": nullable_str,
                         "finished_at": nullable_str,
-                        "queue_position": {"type": "integer", "nullable": True}}},
+                        "queue_position": {"type": "integer", "nullable": True},
+                        "conversion": {"type": "object", "nullable": True,
+                                       "description": "a converted source's records_in, records_out, "
+                                                      "dropped and warnings"},
+                        "warnings": {"type": "array", "items": {"type": "string"}}}},
         },
     }
 

@@ -34,7 +34,7 @@ fasta { next }                      # GFF3 ##FASTA section: sequences, not featu
         if ($0 !~ /^##gff-version/) print "##gff-version 3" > header
         wrote_version = 1
     }
-    if (fmt == "vcf" && $0 ~ /^#CHROM\t/) chrom_line = 1
+    if (fmt == "vcf" && $0 ~ /^#CHROM\t/) { chrom_line = 1; header_columns = NF }
     print > header
     next
 }
@@ -44,6 +44,11 @@ is_bed && /^(track|browser)([ \t]|$)/ { print "#" $0 > header; next }
 fmt == "vcf" {
     if (!chrom_line) fail("record before the #CHROM header line: not a VCF, or its header is missing")
     if (NF < 8) fail("expected at least 8 tab-separated columns, found " NF)
+    # htslib (bcftools, pysam, igv.js' readers alike) refuses a record whose genotype columns do not match the
+    # samples of the #CHROM line: the artifact would open but its records could not be read
+    if (NF != header_columns && !(header_columns == 9 && NF == 8))
+        fail(NF " tab-separated columns, but the #CHROM line names " header_columns " (" \
+             (header_columns > 9 ? header_columns - 9 : 0) " samples)")
     if ($2 !~ /^[0-9]+$/) fail("POS '" $2 "' is not a non-negative integer")
     print
     next
