@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 import os
 import subprocess
 import sys
@@ -327,3 +328,47 @@ def file_server(tmp_path: Path):
 def dump(obj) -> str:
     """Pretty JSON for assertion messages."""
     return json.dumps(obj, indent=1)[:3000]
+
+
+# ---- a guard over the whole suite: every artifact any test published opens in its format's standard reader
+def unreadable_artifact(data: Path) -> str | None:
+    """Why a published artifact (data file + its index beside it) does not open in its standard reader."""
+    import pysam
+
+    kind = next((spec for spec in layout.KINDS.values() if data.name == spec.data_name), None)
+    index = Path(str(data) + kind.index_suffix)
+    if not index.exists():
+        return "no index beside it"
+    try:
+        if kind.name == "bam":
+            with pysam.AlignmentFile(str(data), index_filename=str(index)) as bam:
+                for _ in bam.fetch(until_eof=True):
+                    pass
+        elif kind.name == "vcf":
+            with pysam.VariantFile(str(data), index_filename=str(index)) as vcf:
+                for _ in vcf.fetch():
+                    pass
+        else:
+            with pysam.TabixFile(str(data), index=str(index)) as tabix:
+                for contig in tabix.contigs:
+                    for _ in tabix.fetch(contig):
+                        pass
+    except (OSError, ValueError) as err:
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_published_artifact_opens(tmp_path_factory):
+    """After the session: every artifact at a final cache path (``v<N>/<format>/<md5>/data.*``) that any test
+    left behind opens and reads to the end in pysam (htslib), with its own index."""
+    yield
+    names = {spec.data_name for spec in layout.KINDS.values()}
+    failures = []
+    for data in tmp_path_factory.getbasetemp().rglob("data.*"):
+        if data.name in names and data.parent.parent.name in layout.FORMATS \
+                and re.fullmatch(r"v\d+", data.parent.parent.parent.name):
+            reason = unreadable_artifact(data)
+            if reason:
+                failures.append(f"{data}: {reason}")
+    assert not failures, "published artifacts that do not open:\n" + "\n".join(failures)
