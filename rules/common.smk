@@ -109,12 +109,40 @@ def source_file(row):
 
 
 def all_targets():
-    """Every artifact (data + index) of every manifest entry: the default target."""
+    """Every artifact of every manifest entry (its data and its record, which follows its index): the default
+    target."""
     targets = []
     for _, row in MANIFEST.iterrows():
         paths = layout.artifact_paths(CACHE, row["md5"], row["format"], row["access"], VERSION, row["access_url"])
-        targets.extend(paths.values())
+        targets.extend(paths[name] for name in ("data", "record") if name in paths)
+        if "record" in paths and os.path.exists(paths["data"] + layout.INDEX_TYPE_SUFFIX):
+            # the index is asked for by name once it is known, so a deleted index is rebuilt (Snakemake does not
+            # rerun an existing record for a missing input)
+            with open(paths["data"] + layout.INDEX_TYPE_SUFFIX) as handle:
+                targets.append(f"{paths['data']}.{handle.read().strip()}")
     return sorted(set(targets))
+
+
+def artifact_data(wildcards):
+    """The data file of the artifact in {root}/v{VERSION}/{fmt}/{md5}/."""
+    spec = layout.KINDS[layout.FORMATS[wildcards.fmt][0]]
+    return f"{wildcards.root}/v{VERSION}/{wildcards.fmt}/{wildcards.md5}/{spec.data_name}"
+
+
+def chosen_index(wildcards):
+    """The index the artifact's data got: BAI/TBI, or CSI past 2^29 (decided by the checkpoint that wrote it)."""
+    kind = layout.FORMATS[wildcards.fmt][0]
+    index_type = artifact_data(wildcards) + layout.INDEX_TYPE_SUFFIX
+    # Asked through the checkpoint only while the choice is not made: Snakemake 9 does not schedule the index
+    # job of an existing record whose index went missing when the input comes from an already-done checkpoint.
+    if not os.path.exists(index_type):
+        where = dict(root=wildcards.root, fmt=wildcards.fmt, md5=wildcards.md5)
+        if kind == "bam":
+            index_type = checkpoints.samtools_sort.get(**where).output.index_type
+        else:
+            index_type = checkpoints.sort_bgzip.get(**where, kind=kind).output.index_type
+    with open(index_type) as handle:
+        return f"{artifact_data(wildcards)}.{handle.read().strip()}"
 
 
 def fetch_url(wildcards):

@@ -83,12 +83,15 @@ rule pybigwig_bigbed_to_bed:
         """
 
 
-rule sort_bgzip:
+# a checkpoint: the index the data gets (tbi or csi) is known only once its records have been read
+checkpoint sort_bgzip:
     input:
         text_input,
     output:
-        f"{{root}}/v{VERSION}/{{fmt}}/{{md5}}/data.{{kind}}.gz",
+        data=f"{{root}}/v{VERSION}/{{fmt}}/{{md5}}/data.{{kind}}.gz",
+        index_type=f"{{root}}/v{VERSION}/{{fmt}}/{{md5}}/data.{{kind}}.gz{layout.INDEX_TYPE_SUFFIX}",
     params:
+        max_tbi=layout.MAX_BAI_POSITION,
         records=text_format,
         key=lambda wildcards: SORT_KEY[wildcards.kind],
         awk=script("validate_records.awk"),
@@ -122,12 +125,20 @@ rule sort_bgzip:
         # sort prints nothing until its input ends, i.e. until awk has exited and closed the header file:
         # so the header is complete when the first sorted record arrives, and can be written before it
         gzip -cdf {input:q} \
-          | awk -v fmt={params.records} -v header="$tmp/header" -f {params.awk:q} \
+          | awk -v fmt={params.records} -v header="$tmp/header" -v span="$tmp/span" -f {params.awk:q} \
           | LC_ALL=C sort -t "$(printf '\\t')" {params.key} -S {params.memory}M -T "$tmp" --parallel={threads} \
           | {{ if IFS= read -r first; then header; printf '%s\\n' "$first"; cat; else header; fi; }} \
           | bgzip -l {params.level} -@ {threads} > "$tmp/data.gz"
+        # TBI addresses positions up to 2^29: a longer sequence or a record end past it needs CSI
+        read -r max_end max_length < "$tmp/span"
+        if [ "$max_end" -gt {params.max_tbi} ] || [ "$max_length" -gt {params.max_tbi} ]; then
+          echo csi
+        else
+          echo tbi
+        fi > {output.index_type:q}.tmp
+        mv {output.index_type:q}.tmp {output.index_type:q}
         if [ {params.report} = 1 ]; then
-          dir=$(dirname {output:q})
+          dir=$(dirname {output.data:q})
           awk 'index($0, "#trackprep-conversion\\t") == 1 {{ print substr($0, 23) }}' "$tmp/header" \
             > "$tmp/conversion.json"
           if [ ! -s "$tmp/conversion.json" ]; then
@@ -138,24 +149,27 @@ rule sort_bgzip:
           mv "$tmp/conversion.json" "$dir/conversion.json.tmp"
           mv "$dir/conversion.json.tmp" "$dir/conversion.json"
         fi
-        mv "$tmp/data.gz" {output:q}.tmp
-        mv {output:q}.tmp {output:q}
+        mv "$tmp/data.gz" {output.data:q}.tmp
+        mv {output.data:q}.tmp {output.data:q}
         """
 
 
 rule tabix_index:
     input:
-        f"{{root}}/v{VERSION}/{{fmt}}/{{md5}}/data.{{kind}}.gz",
+        data=f"{{root}}/v{VERSION}/{{fmt}}/{{md5}}/data.{{kind}}.gz",
+        index_type=f"{{root}}/v{VERSION}/{{fmt}}/{{md5}}/data.{{kind}}.gz{layout.INDEX_TYPE_SUFFIX}",
     output:
-        f"{{root}}/v{VERSION}/{{fmt}}/{{md5}}/data.{{kind}}.gz.tbi",
+        f"{{root}}/v{VERSION}/{{fmt}}/{{md5}}/data.{{kind}}.gz.{{idx}}",
     params:
+        csi=lambda wildcards: "--csi" if wildcards.idx == "csi" else "",
         preset=lambda wildcards: layout.KINDS[wildcards.kind].tabix_preset,
         check=script("check_index.py"),
         strict=script("strict_stderr.sh"),
     log:
-        f"{{root}}/logs/v{VERSION}/{{fmt}}/{{md5}}/tabix_index.{{kind}}.log",
+        f"{{root}}/logs/v{VERSION}/{{fmt}}/{{md5}}/tabix_index.{{kind}}.{{idx}}.log",
     wildcard_constraints:
         fmt="|".join(layout.formats_of("vcf", "gff3", "bed")),
+        idx="tbi|csi",
     threads: 1  # tabix indexes in one pass
     resources:
         mem_mb=256,
@@ -168,10 +182,41 @@ rule tabix_index:
         # index a link in a private folder, so the .tbi is complete before it appears at its final name
         tmp=$(mktemp -d "$(dirname {output:q})/.tabix.XXXXXX")
         trap 'rm -rf "$tmp"' EXIT
-        ln -s "../$(basename {input:q})" "$tmp/data.gz"
+        needs=$(cat {input.index_type:q})
+        if [ "$needs" != {wildcards.idx:q} ]; then
+          echo "tabix_index: this file gets a $needs index (TBI holds positions up to 2^29 only; CSI is used" \
+               "past that): ask for $(basename {input.data:q}).$needs" >&2
+          exit 1
+        fi
+        ln -s "../$(basename {input.data:q})" "$tmp/data.gz"
         # tabix prints "[E::get_intv] Failed to parse" for a record it cannot read, leaves it out and exits 0
         bash {params.strict:q} "tabix_index: the data has a record tabix cannot read" \
-          tabix -p {params.preset} "$tmp/data.gz"
+          tabix {params.csi} -p {params.preset} "$tmp/data.gz"
         python3 {params.check:q} tabix "$tmp/data.gz" {params.preset}
-        mv "$tmp/data.gz.tbi" {output:q}
+        mv "$tmp/data.gz.{wildcards.idx}" {output:q}
+        """
+
+
+rule artifact_record:
+    # written last: the artifact is complete, and the record names the index its data got (BAI/TBI or CSI)
+    input:
+        data=artifact_data,
+        index=chosen_index,
+    output:
+        f"{{root}}/v{VERSION}/{{fmt}}/{{md5}}/{layout.ARTIFACT_RECORD}",
+    log:
+        f"{{root}}/logs/v{VERSION}/{{fmt}}/{{md5}}/artifact_record.log",
+    wildcard_constraints:
+        fmt="|".join(layout.formats_of(*layout.KINDS)),
+    threads: 1  # writes a few bytes
+    resources:
+        mem_mb=64,
+    conda:
+        "../envs/python.yaml"
+    shell:
+        """
+        set -euo pipefail
+        python3 -c 'import json, os, sys; print(json.dumps({{"data": os.path.basename(sys.argv[1]),
+            "index": os.path.basename(sys.argv[2])}}))' {input.data:q} {input.index:q} > {output:q}.tmp 2> {log:q}
+        mv {output:q}.tmp {output:q}
         """

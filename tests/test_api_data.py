@@ -20,7 +20,7 @@ def test_cache_miss_answers_202_then_the_job_completes_and_the_artifact_is_serve
     job = service.wait_job(body["job_id"])
     assert job["status"] == "completed", job
     assert job["kind"] == "preprocess" and job["progress"] == 1.0
-    assert job["stages_done"] == job["stages_total"] == 3  # fetch, sort, index
+    assert job["stages_done"] == job["stages_total"] == 4  # fetch, sort, index, the artifact's record
     assert {a.rsplit("/", 1)[-1] for a in job["artifacts"]} == {"data.bam", "data.bam.bai"}
 
     data = service.get("/data/x")
@@ -62,16 +62,22 @@ def test_head_on_a_miss_is_404_and_starts_no_job(service):
 
 def test_alias_miss_is_503_with_retry_after_and_unknown_names_404_without_work(service):
     service.register("v", TRACKS / "htslib_index.vcf")
-    assert service.get("/data/v/data.vcf.gz.csi").status_code == 404
     assert service.get("/data/v/data.bam").status_code == 404
+    assert service.get("/data/v/data.vcf.gz.bai").status_code == 404
     assert service.jobs() == []
-    miss = service.get("/data/v/data.vcf.gz.tbi")
-    assert miss.status_code == 503 and miss.headers["Retry-After"] == "5"
-    assert miss.json()["error"] == "not_ready"
+    # before the build nobody knows which index the data gets: both names answer 503 and start the job
+    for name in ("data.vcf.gz.csi", "data.vcf.gz.tbi"):
+        miss = service.get(f"/data/v/{name}")
+        assert miss.status_code == 503 and miss.headers["Retry-After"] == "5"
+        assert miss.json()["error"] == "not_ready"
     (job,) = service.jobs()
     assert service.wait_job(job["job_id"])["status"] == "completed"
     tbi = service.get("/data/v/data.vcf.gz.tbi")
     assert tbi.status_code == 200 and gzip.decompress(tbi.content)[:4] == b"TBI\x01"
+    # built with a TBI: the CSI name answers 404 at once and starts nothing
+    csi = service.get("/data/v/data.vcf.gz.csi")
+    assert csi.status_code == 404 and "TBI" in csi.json()["detail"]
+    assert len(service.jobs()) == 1
 
 
 def test_index_matches_the_served_bytes_and_raw_serves_upstream(service):

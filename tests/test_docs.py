@@ -28,7 +28,7 @@ def test_readme_holds_the_run_and_test_commands_and_ci_calls_the_test_command():
 
 def test_every_rule_is_named_in_the_readme():
     rules = {name for path in (REPO / "rules").glob("*.smk")
-             for name in re.findall(r"^rule (\w+):", path.read_text(), flags=re.M)}
+             for name in re.findall(r"^(?:rule|checkpoint) (\w+):", path.read_text(), flags=re.M)}
     assert {"fetch_source", "samtools_sort", "samtools_index", "sort_bgzip", "tabix_index"} <= rules
     missing = sorted(rule for rule in rules if f"`{rule}`" not in readme())
     assert not missing, f"rules not documented in README.md: {missing}"
@@ -70,9 +70,9 @@ def test_conda_pins_match_the_tools_the_tests_run_with(tool):
 
 def test_every_rule_declares_threads_resources_log_and_conda():
     for path in (REPO / "rules").glob("*.smk"):
-        blocks = re.split(r"^(?=rule \w+:)", path.read_text(), flags=re.M)
+        blocks = re.split(r"^(?=(?:rule|checkpoint) \w+:)", path.read_text(), flags=re.M)
         for block in blocks:
-            if not block.startswith("rule "):
+            if not block.startswith(("rule ", "checkpoint ")):
                 continue
             name = block.split(":")[0]
             for directive in ("threads:", "resources:", "log:", "conda:"):

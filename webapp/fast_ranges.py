@@ -94,6 +94,8 @@ class RangeFastPath:
         found = None if source["access"] != "public" or kind is None else \
             (lambda name: layout.alias_role(md5, fmt, version, name),
              {what: plan.resolve(self.settings, source, what, raw=False) for what in ("data", "index")})
+        if found is not None and not found[1]["index"].ready():
+            return found  # not kept until complete: only then does the record name the index (BAI or CSI)
         if len(known) >= MAX_CACHED_SOURCES:
             known.clear()
         known[source_id] = found
@@ -109,7 +111,9 @@ class RangeFastPath:
             role = role_of(name) if what == "data" else None
             if role is None:
                 return None
-            what = role
+            what, suffix = role
+            if suffix is not None and not resolved["index"].path.endswith(suffix):
+                return None  # the other index type: Flask answers 404
         # checked on every request: an artifact gone from the cache goes back to Flask (rebuild)
         return resolved[what].path if resolved[what].ready() else None
 

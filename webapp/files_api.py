@@ -39,8 +39,9 @@ def _job_links(job: dict) -> dict:
     return {"job_id": job["id"], "status": job["status"], "status_url": status_url}
 
 
-def _serve(source: dict, what: str, raw: bool, alias: bool):
-    """Send the file behind the request, or start (or join) the job that builds it."""
+def _serve(source: dict, what: str, raw: bool, alias: bool, index_suffix: str | None = None):
+    """Send the file behind the request, or start (or join) the job that builds it. ``index_suffix``: the
+    index type an alias name asks for; a complete artifact indexed the other way answers 404 at once."""
     settings = _settings()
     resolved = plan.resolve(settings, source, what, raw)
     if resolved is None:
@@ -56,6 +57,12 @@ def _serve(source: dict, what: str, raw: bool, alias: bool):
     # content-addressed: immutable when public (API.md), merely private when restricted
     cache_control = serving.IMMUTABLE if scope == "public" else "private"
     if resolved.ready():
+        if not os.path.isfile(resolved.path):  # completed since it was resolved: the record names the index
+            resolved = plan.resolve(settings, source, what, raw)
+        if index_suffix is not None and not resolved.path.endswith(index_suffix):
+            built = resolved.path.rsplit(".", 1)[-1]
+            raise NotFound(f"the artifact of source {source['id']!r} is indexed with {built.upper()}, not "
+                           f"{index_suffix[1:].upper()}: use the .{built} name (GET /files/{source['id']})")
         return serving.send(resolved.path, resolved.path, cache_control)
     if request.method == "HEAD":
         raise NotFound(f"the {what} of source {source['id']!r} is not built yet; a GET starts the build")
@@ -72,7 +79,7 @@ def _serve(source: dict, what: str, raw: bool, alias: bool):
                                 work_dirs=work.work_dirs, source_id=source["id"], private=work.private,
                                 satisfied=resolved.ready)
     if job is None:  # built while we looked
-        return serving.send(resolved.path, resolved.path, cache_control)
+        return _serve(source, what, raw, alias, index_suffix)
     links = _job_links(job)
     if alias:  # htslib takes any 2xx for the file itself: tell it to come back instead
         raise NotReady(f"the {what} of source {source['id']!r} is being built (job {job['id']}); retry later",
@@ -97,12 +104,18 @@ def register_file():
 
 
 def _alias_urls(source: dict) -> dict | None:
-    """The unique extension-bearing alias URLs of a processed source's artifact (None for passthrough)."""
+    """The unique extension-bearing alias URLs of a processed source's artifact (None for passthrough):
+    ``data``, and ``index`` once the artifact is complete (its BAI/TBI or CSI, as the data decided)."""
     if layout.FORMATS[source["format"]][0] is None:
         return None
-    version = plan.pipeline_version(_settings().workflow_dir)
-    names = layout.alias_names(source["md5"], source["format"], version)
-    return {what: url_for("files.alias", source_id=source["id"], name=name) for what, name in names.items()}
+    settings = _settings()
+    names = layout.alias_names(source["md5"], source["format"], plan.pipeline_version(settings.workflow_dir))
+    index = plan.resolve(settings, source, "index", raw=False)
+    index_name = None
+    if index is not None and index.ready():
+        index_name = names["csi"] if index.path.endswith(layout.CSI_SUFFIX) else names["index"]
+    return {"data": url_for("files.alias", source_id=source["id"], name=names["data"]),
+            "index": url_for("files.alias", source_id=source["id"], name=index_name) if index_name else None}
 
 
 def _describe(source: dict) -> dict:
@@ -181,7 +194,8 @@ def alias(source_id: str, name: str):
     role = layout.alias_role(source["md5"], source["format"], version, name)
     if role is None:
         aliases = _alias_urls(source)
-        expected = f": use {aliases['data'].rsplit('/', 1)[1]} and {aliases['index'].rsplit('/', 1)[1]}" \
+        expected = f": use {aliases['data'].rsplit('/', 1)[1]} and its index (GET /files/{source_id})" \
             if aliases else ""
         raise NotFound(f"source {source_id!r} has no file named {name!r}{expected}")
-    return _serve(source, role, raw=False, alias=True)
+    what, suffix = role
+    return _serve(source, what, raw=False, alias=True, index_suffix=suffix)

@@ -20,7 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from .db import transaction
-from .layout import CONVERSION_REPORT
+from .layout import ARTIFACT_RECORD, CONVERSION_REPORT, built_index
 
 # Set whenever a job is queued, so an in-process dispatcher starts it without waiting for its next poll.
 wakeup = threading.Event()
@@ -252,6 +252,20 @@ def read_conversion(artifact_dir: str) -> dict[str, Any] | None:
         return None
 
 
+def artifact_files(job: dict[str, Any]) -> list[str]:
+    """The files a completed job published: its targets, with an artifact's record replaced by the index it
+    names (BAI/TBI or CSI: known only once the data was built)."""
+    files = []
+    for path in job["targets"]:
+        if os.path.basename(path) == ARTIFACT_RECORD:
+            index = built_index(path)
+            if index is not None and index not in job["targets"]:
+                files.append(index)
+        else:
+            files.append(path)
+    return files
+
+
 def conversion_report(job: dict[str, Any]) -> dict[str, Any] | None:
     """The conversion report of a completed preprocess job, if its artifact was converted."""
     if job["status"] != JobStatus.COMPLETED.value or job["kind"] != "preprocess":
@@ -272,7 +286,7 @@ def public_view(db: sqlite_utils.Database, job: dict[str, Any], cache_dir: str) 
         "stages_total": job["stages_total"],
         "progress": progress(job),
         "message": job["message"],
-        "artifacts": [os.path.relpath(path, cache_dir) for path in job["targets"]] if completed else [],
+        "artifacts": [os.path.relpath(path, cache_dir) for path in artifact_files(job)] if completed else [],
         "error": job["error"],
         "created_at": job["created_at"],
         "started_at": job["started_at"],

@@ -16,6 +16,7 @@ one; version 2 is the first with the format in the key, and nothing reads ``v1/`
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -34,8 +35,13 @@ class Kind:
 
     name: str
     data_suffix: str  # ".bam": the data file is data.bam
-    index_suffix: str  # ".bai": the index is data.bam.bai
+    index_suffix: str  # ".bai": the index is data.bam.bai, unless the positions need CSI_SUFFIX
     tabix_preset: str | None  # None for BAM (samtools index)
+
+    @property
+    def index_suffixes(self) -> tuple[str, str]:
+        """The index this kind gets for positions BAI/TBI can hold, and the CSI it gets past them."""
+        return self.index_suffix, CSI_SUFFIX
 
     @property
     def data_name(self) -> str:
@@ -47,6 +53,13 @@ class Kind:
         """The index's file name in the cache (and its generic alias)."""
         return self.data_name + self.index_suffix
 
+
+# BAI and TBI address positions up to 2^29; an artifact with any reference length or record end past
+# MAX_BAI_POSITION gets a CSI index instead (the rules decide from the data, see rules/common.smk)
+MAX_BAI_POSITION = 2**29 - 1
+CSI_SUFFIX = ".csi"
+ARTIFACT_RECORD = "artifact.json"  # written last: the artifact is complete; names its data and index files
+INDEX_TYPE_SUFFIX = ".index-type"  # data.<ext>.index-type: "bai", "tbi" or "csi", decided with the data
 
 KINDS: dict[str, Kind] = {
     "bam": Kind("bam", ".bam", ".bai", None),
@@ -160,22 +173,26 @@ def alias_stem(md5: str, fmt: str, version: int) -> str:
 
 
 def alias_names(md5: str, fmt: str, version: int) -> dict[str, str]:
-    """The unique alias file names of a processed format's artifact: ``{"data": ..., "index": ...}``."""
+    """The unique alias file names of a processed format's artifact: ``{"data", "index", "csi"}`` (it is
+    served under one of the two index names, as its data decides)."""
     spec = KINDS[FORMATS[fmt][0]]
     data = alias_stem(md5, fmt, version) + spec.data_suffix
-    return {"data": data, "index": data + spec.index_suffix}
+    return {"data": data, "index": data + spec.index_suffix, "csi": data + CSI_SUFFIX}
 
 
-def alias_role(md5: str, fmt: str, version: int, name: str) -> str | None:
-    """``data`` or ``index`` when ``name`` is one of the artifact's aliases (unique or generic), else None."""
+def alias_role(md5: str, fmt: str, version: int, name: str) -> tuple[str, str | None] | None:
+    """``("data", None)`` or ``("index", suffix)`` when ``name`` is one of the artifact's aliases (unique or
+    generic; ``suffix`` is the index type the name asks for: ``.bai``, ``.tbi`` or ``.csi``), else None."""
     kind = FORMATS[fmt][0]
     if kind is None:
         return None
-    unique, spec = alias_names(md5, fmt, version), KINDS[kind]
-    if name in (unique["data"], spec.data_name):
-        return "data"
-    if name in (unique["index"], spec.index_name):
-        return "index"
+    spec = KINDS[kind]
+    for data in (alias_names(md5, fmt, version)["data"], spec.data_name):
+        if name == data:
+            return "data", None
+        for suffix in spec.index_suffixes:
+            if name == data + suffix:
+                return "index", suffix
     return None
 
 
@@ -190,8 +207,20 @@ def artifact_paths(cache_dir: str, md5: str, fmt: str, access: str, version: int
         return {"data": source_path(cache_dir, md5, fmt, access, access_url)}
     directory = artifact_dir(cache_dir, md5, fmt, access, version)
     spec = KINDS[kind]
-    return {"data": os.path.join(directory, spec.data_name),
-            "index": os.path.join(directory, spec.index_name)}
+    data = os.path.join(directory, spec.data_name)
+    return {"data": data, "index": data + spec.index_suffix, "csi": data + CSI_SUFFIX,
+            "record": os.path.join(directory, ARTIFACT_RECORD)}
+
+
+def built_index(record_path: str) -> str | None:
+    """The index file a complete artifact has (``.bai``/``.tbi`` or ``.csi``), read from its record; None
+    while the artifact is not complete."""
+    try:
+        with open(record_path, encoding="utf-8") as handle:
+            name = json.load(handle)["index"]
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+    return os.path.join(os.path.dirname(record_path), os.path.basename(name))
 
 
 # upstream index (sidecar) name suffix -> what kind of index it is

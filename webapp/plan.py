@@ -89,10 +89,17 @@ def make(settings: Settings, source: dict[str, Any], resolved: Resolved) -> Plan
 
 
 def processed(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str], list[str], str]:
-    """The artifact files (``data``, ``index``) of a processed format, the job's targets (both), its key."""
+    """The artifact files (``data``, ``index``) of a processed format, the job's targets, its key.
+
+    The job asks for the data and the artifact's record, which the workflow writes last, once the index the
+    data needs (BAI/TBI, or CSI past 2^29) is in place; the record names that index. Until then ``index`` is
+    the BAI/TBI name, which a complete artifact may not have.
+    """
     paths = layout.artifact_paths(settings.cache_dir, source["md5"], source["format"], source["access"],
                                   pipeline_version(settings.workflow_dir), source["access_url"])
-    return paths, [paths["data"], paths["index"]], os.path.dirname(paths["data"])
+    built = layout.built_index(paths["record"])
+    targets = [paths["data"], paths["record"]] + ([built] if built else [])
+    return {"data": paths["data"], "index": built or paths["index"]}, targets, os.path.dirname(paths["data"])
 
 
 def upstream(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str | None], list[str] | None,
