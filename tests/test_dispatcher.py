@@ -170,7 +170,7 @@ def test_finished_stages_are_not_rebuilt(service_factory, file_server):
     response = svc.get(f"/data/{source_id}")
     job = svc.wait_job(response.json()["job_id"])
     assert job["status"] == "completed"
-    assert job["stages_total"] == 2  # sort_bgzip and tabix_index; the fetch was already done
+    assert job["stages_total"] == 3  # sort_bgzip, tabix_index, artifact_record; the fetch was already done
     assert os.stat(source).st_mtime_ns == mtime
     assert file_server.requests == 1
 
