@@ -16,6 +16,7 @@ include: "rules/common.smk"
 include: "rules/fetch.smk"
 include: "rules/bam.smk"
 include: "rules/tabix.smk"
+include: "rules/fasta.smk"
 include: "rules/ssr.smk"
 
 

@@ -132,6 +132,8 @@ def artifact_data(wildcards):
 def chosen_index(wildcards):
     """The index the artifact's data got: BAI/TBI, or CSI past 2^29 (decided by the checkpoint that wrote it)."""
     kind = layout.FORMATS[wildcards.fmt][0]
+    if not layout.KINDS[kind].csi:  # a FASTA's .fai holds any length: no choice to make
+        return artifact_data(wildcards) + layout.KINDS[kind].index_suffix
     index_type = artifact_data(wildcards) + layout.INDEX_TYPE_SUFFIX
     # Asked through the checkpoint only while the choice is not made: Snakemake 9 does not schedule the index
     # job of an existing record whose index went missing when the input comes from an already-done checkpoint.
@@ -143,6 +145,17 @@ def chosen_index(wildcards):
             index_type = checkpoints.sort_bgzip.get(**where, kind=kind).output.index_type
     with open(index_type) as handle:
         return f"{artifact_data(wildcards)}.{handle.read().strip()}"
+
+
+def artifact_extra(wildcards):
+    """The artifact's files besides its data and index (a FASTA's .gzi): the record follows them too."""
+    spec = layout.KINDS[layout.FORMATS[wildcards.fmt][0]]
+    return [artifact_data(wildcards) + suffix for suffix in spec.extra_suffixes]
+
+
+def fasta_input(wildcards):
+    """The verified reference FASTA (plain, gzip or BGZF) of a FASTA artifact."""
+    return source_file(source_entry(wildcards, kinds=("fasta",)))
 
 
 def fetch_url(wildcards):

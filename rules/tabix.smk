@@ -199,9 +199,11 @@ rule tabix_index:
 
 rule artifact_record:
     # written last: the artifact is complete, and the record names the index its data got (BAI/TBI or CSI)
+    # and its other index files ("extra": a FASTA's .gzi)
     input:
         data=artifact_data,
         index=chosen_index,
+        extra=artifact_extra,
     output:
         f"{{root}}/v{VERSION}/{{fmt}}/{{md5}}/{layout.ARTIFACT_RECORD}",
     log:
@@ -216,7 +218,9 @@ rule artifact_record:
     shell:
         """
         set -euo pipefail
-        python3 -c 'import json, os, sys; print(json.dumps({{"data": os.path.basename(sys.argv[1]),
-            "index": os.path.basename(sys.argv[2])}}))' {input.data:q} {input.index:q} > {output:q}.tmp 2> {log:q}
+        python3 -c 'import json, os, sys; extra = [os.path.basename(n) for n in sys.argv[3:] if n]; print(json.dumps(
+            {{"data": os.path.basename(sys.argv[1]), "index": os.path.basename(sys.argv[2]),
+              **({{"extra": extra}} if extra else {{}})}}))' {input.data:q} {input.index:q} {input.extra:q} \
+            > {output:q}.tmp 2> {log:q}
         mv {output:q}.tmp {output:q}
         """

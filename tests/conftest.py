@@ -57,7 +57,7 @@ class Source:
         fmt = self.format or layout.infer_format(self.access_url)
         paths = layout.artifact_paths(str(cache), self.md5, fmt, self.access, version, self.access_url)
         if "record" in paths:  # the index the artifact got (BAI/TBI, or CSI past 2^29), once it is complete
-            del paths["csi"]
+            paths.pop("csi", None)
             paths["index"] = layout.built_index(paths["record"]) or paths["index"]
         return {role: Path(path) for role, path in paths.items()}
 
@@ -351,6 +351,14 @@ def unreadable_artifact(data: Path) -> str | None:
             with pysam.AlignmentFile(str(data), index_filename=str(index), check_sq=False) as bam:
                 for _ in bam.fetch(until_eof=True):
                     pass
+        elif kind.name == "fasta":  # every sequence read whole through the .fai and .gzi beside the data
+            if not Path(f"{data}.gzi").exists():
+                return "no .gzi beside it"
+            with pysam.FastaFile(str(data), filepath_index=str(index),
+                                 filepath_index_compressed=f"{data}.gzi") as fasta:
+                for name in fasta.references:
+                    if len(fasta.fetch(name)) != fasta.get_reference_length(name):
+                        return f"sequence {name} reads short"
         elif kind.name == "vcf":
             with pysam.VariantFile(str(data), index_filename=str(index)) as vcf:
                 for _ in vcf.fetch():

@@ -17,7 +17,7 @@ import pysam
 import pytest
 import yaml
 
-from conftest import REPO, TRACKS, Source, md5sum
+from conftest import REPO, SHARED_DATA, TRACKS, Source, md5sum
 
 from webapp import layout
 
@@ -72,7 +72,22 @@ class Sample:
             if self.fmt in ("gff", "gff3") and any(line.startswith("##FASTA") for line in lines):
                 lines = lines[:next(i for i, line in enumerate(lines) if line.startswith("##FASTA"))]
             return sum(1 for line in lines if not line.startswith(("#", "track", "browser")))
+        if self.fmt == "fasta":
+            return len(self.sequences())
         return None  # gtf: converted, csv/tsv/bigwig: compared byte for byte
+
+    def sequences(self) -> dict[str, str]:
+        """A FASTA source's sequences by name, parsed here (plain, gzip or BGZF)."""
+        opener = gzip.open if self.path.read_bytes()[:2] == b"\x1f\x8b" else open
+        found: dict[str, list[str]] = {}
+        with opener(self.path, "rt") as handle:
+            for line in handle:
+                if line.startswith(">"):
+                    name = line[1:].split()[0]
+                    found[name] = []
+                elif line.strip():
+                    found[name].append(line.strip())
+        return {name: "".join(parts) for name, parts in found.items()}
 
 
 def make_samples(folder: Path) -> list[Sample]:
@@ -93,7 +108,7 @@ def make_samples(folder: Path) -> list[Sample]:
         "gff3": TRACKS / "pybedtools_hg19.gff", "gtf": TRACKS / "pyranges_ensembl.gtf",
         "bed": TRACKS / "htslib_bed_file.bed", "narrowpeak": TRACKS / "pybedtools_example.narrowPeak",
         "broadpeak": broad, "bigbed": TRACKS / "pybigwig_test.bigBed", "csv": csv, "tsv": tsv,
-        "bigwig": TRACKS / "pybigwig_test.bw",
+        "bigwig": TRACKS / "pybigwig_test.bw", "fasta": SHARED_DATA / "crossroad" / "1small.fa",
     }
     samples = []
     for suffix, fmt in layout.FORMAT_SUFFIXES:
@@ -112,6 +127,12 @@ def make_samples(folder: Path) -> list[Sample]:
     samples.append(Sample("gtf", folder / "sample_gtf.gtf.gz"))
     shutil.move(vcf_bgz, folder / "sample_vcf.vcf.bgz")
     samples.append(Sample("vcf", folder / "sample_vcf.vcf.bgz"))
+    # a reference as plain gzip and as BGZF
+    with open(origin["fasta"], "rb") as source, gzip.open(folder / "sample_fasta.fna.gz", "wb") as out:
+        shutil.copyfileobj(source, out)
+    samples.append(Sample("fasta", folder / "sample_fasta.fna.gz"))
+    subprocess.run(f"bgzip -c {origin['fasta']} > {folder / 'sample_fasta.fasta.bgz'}", shell=True, check=True)
+    samples.append(Sample("fasta", folder / "sample_fasta.fasta.bgz"))
     for tmp in folder.glob("*.tmp"):
         tmp.unlink()
     return samples
@@ -121,7 +142,13 @@ def check_artifact(sample: Sample, data: Path, index: Path | None) -> None:
     """The artifact opens in its standard reader and holds every record of the source."""
     expected = sample.expected_records()
     kind = layout.FORMATS[sample.fmt][0]
-    if kind == "bam":
+    if kind == "fasta":  # every sequence, read through the .fai and the .gzi, equals the source's
+        assert index is not None and index.exists() and Path(f"{data}.gzi").exists()
+        with pysam.FastaFile(str(data), filepath_index=str(index),
+                             filepath_index_compressed=f"{data}.gzi") as fasta:
+            assert {name: fasta.fetch(name) for name in fasta.references} == sample.sequences()
+        assert len(sample.sequences()) == expected > 0
+    elif kind == "bam":
         assert index is not None and index.exists()
         with pysam.AlignmentFile(str(data), index_filename=str(index)) as bam:
             assert bam.header.get("HD", {}).get("SO") == "coordinate"
@@ -195,5 +222,9 @@ def test_every_format_and_extension_builds_through_the_service_declared_and_infe
             assert index.status_code == 200
             index_path = Path(str(data_path) + layout.KINDS[layout.FORMATS[sample.fmt][0]].index_suffix)
             index_path.write_bytes(index.content)
+        if sample.fmt == "fasta":  # the BGZF block index, by its alias
+            gzi = svc.fetch(svc.get(f"/files/{source_id}").json()["aliases"]["gzi"])
+            assert gzi.status_code == 200
+            Path(f"{data_path}.gzi").write_bytes(gzi.content)
         check_artifact(sample, data_path, index_path)
         assert md5sum(sample.path) == svc.get(f"/files/{source_id}").json()["md5"]

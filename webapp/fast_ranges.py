@@ -93,7 +93,8 @@ class RangeFastPath:
         # restricted sources need the token, passthrough formats the source roots: both are Flask's
         found = None if source["access"] != "public" or kind is None else \
             (lambda name: layout.alias_role(md5, fmt, version, name),
-             {what: plan.resolve(self.settings, source, what, raw=False) for what in ("data", "index")})
+             {what: plan.resolve(self.settings, source, what, raw=False)
+              for what in ("data", "index", *layout.extra_files(fmt))})
         if found is not None and not found[1]["index"].ready():
             return found  # not kept until complete: only then does the record name the index (BAI or CSI)
         if len(known) >= MAX_CACHED_SOURCES:

@@ -114,8 +114,11 @@ def _alias_urls(source: dict) -> dict | None:
     index_name = None
     if index is not None and index.ready():
         index_name = names["csi"] if index.path.endswith(layout.CSI_SUFFIX) else names["index"]
-    return {"data": url_for("files.alias", source_id=source["id"], name=names["data"]),
+    urls = {"data": url_for("files.alias", source_id=source["id"], name=names["data"]),
             "index": url_for("files.alias", source_id=source["id"], name=index_name) if index_name else None}
+    for extra in layout.extra_files(source["format"]):  # a FASTA's .gzi, listed once the artifact is complete
+        urls[extra] = url_for("files.alias", source_id=source["id"], name=names[extra]) if index_name else None
+    return urls
 
 
 def _describe(source: dict) -> dict:

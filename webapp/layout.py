@@ -36,12 +36,14 @@ class Kind:
     name: str
     data_suffix: str  # ".bam": the data file is data.bam
     index_suffix: str  # ".bai": the index is data.bam.bai, unless the positions need CSI_SUFFIX
-    tabix_preset: str | None  # None for BAM (samtools index)
+    tabix_preset: str | None  # None for BAM (samtools index) and FASTA (samtools faidx)
+    csi: bool = True  # False: the index is always index_suffix (a .fai has no position limit)
+    extra_suffixes: tuple[str, ...] = ()  # further index files of the artifact (FASTA: ".gzi")
 
     @property
-    def index_suffixes(self) -> tuple[str, str]:
+    def index_suffixes(self) -> tuple[str, ...]:
         """The index this kind gets for positions BAI/TBI can hold, and the CSI it gets past them."""
-        return self.index_suffix, CSI_SUFFIX
+        return (self.index_suffix, CSI_SUFFIX) if self.csi else (self.index_suffix,)
 
     @property
     def data_name(self) -> str:
@@ -66,6 +68,8 @@ KINDS: dict[str, Kind] = {
     "vcf": Kind("vcf", ".vcf.gz", ".tbi", "vcf"),
     "gff3": Kind("gff3", ".gff3.gz", ".tbi", "gff"),
     "bed": Kind("bed", ".bed.gz", ".tbi", "bed"),
+    # a reference: BGZF + .fai (the index /index/{id} serves) + .gzi (the BGZF block index, served by alias)
+    "fasta": Kind("fasta", ".fa.gz", ".fai", None, csi=False, extra_suffixes=(".gzi",)),
 }
 
 # format -> (artifact kind, or None for passthrough formats; canonical file extension)
@@ -83,6 +87,7 @@ FORMATS: dict[str, tuple[str | None, str]] = {
     "csv": (None, "csv"),
     "tsv": (None, "tsv"),
     "bigwig": (None, "bw"),
+    "fasta": ("fasta", "fa"),
 }
 BINARY_FORMATS = ("bam", "bigbed", "bigwig")
 
@@ -99,7 +104,7 @@ FORMAT_SUFFIXES: list[tuple[str, str]] = sorted(
         (".bam", "bam"), (".sam", "sam"), (".vcf", "vcf"), (".gff", "gff"), (".gff3", "gff3"),
         (".gtf", "gtf"), (".bed", "bed"), (".narrowpeak", "narrowpeak"), (".broadpeak", "broadpeak"),
         (".bb", "bigbed"), (".bigbed", "bigbed"), (".csv", "csv"), (".tsv", "tsv"), (".bw", "bigwig"),
-        (".bigwig", "bigwig"),
+        (".bigwig", "bigwig"), (".fa", "fasta"), (".fasta", "fasta"), (".fna", "fasta"),
     ],
     key=lambda pair: -len(pair[0]),
 )
@@ -174,15 +179,18 @@ def alias_stem(md5: str, fmt: str, version: int) -> str:
 
 def alias_names(md5: str, fmt: str, version: int) -> dict[str, str]:
     """The unique alias file names of a processed format's artifact: ``{"data", "index", "csi"}`` (it is
-    served under one of the two index names, as its data decides)."""
+    served under one of the two index names, as its data decides); a FASTA has ``{"data", "index", "gzi"}``."""
     spec = KINDS[FORMATS[fmt][0]]
     data = alias_stem(md5, fmt, version) + spec.data_suffix
-    return {"data": data, "index": data + spec.index_suffix, "csi": data + CSI_SUFFIX}
+    names = {"data": data, "index": data + spec.index_suffix}
+    names.update({suffix[1:]: data + suffix for suffix in spec.index_suffixes[1:] + spec.extra_suffixes})
+    return names
 
 
 def alias_role(md5: str, fmt: str, version: int, name: str) -> tuple[str, str | None] | None:
     """``("data", None)`` or ``("index", suffix)`` when ``name`` is one of the artifact's aliases (unique or
-    generic; ``suffix`` is the index type the name asks for: ``.bai``, ``.tbi`` or ``.csi``), else None."""
+    generic; ``suffix`` is the index type the name asks for: ``.bai``, ``.tbi`` or ``.csi``), ``("gzi", None)``
+    for a FASTA's BGZF block index, else None."""
     kind = FORMATS[fmt][0]
     if kind is None:
         return None
@@ -193,12 +201,16 @@ def alias_role(md5: str, fmt: str, version: int, name: str) -> tuple[str, str | 
         for suffix in spec.index_suffixes:
             if name == data + suffix:
                 return "index", suffix
+        for suffix in spec.extra_suffixes:
+            if name == data + suffix:
+                return suffix[1:], None
     return None
 
 
 def artifact_paths(cache_dir: str, md5: str, fmt: str, access: str, version: int,
                    access_url: str) -> dict[str, str]:
-    """The files a source's visualization-ready artifact consists of: ``{"data": ..., "index": ...}``.
+    """The files a source's visualization-ready artifact consists of: ``{"data", "index", "csi", "record"}``
+    (a FASTA: ``{"data", "index", "gzi", "record"}``, its .fai and .gzi both part of it).
 
     Passthrough formats have no index: their artifact is the verified source itself.
     """
@@ -208,8 +220,17 @@ def artifact_paths(cache_dir: str, md5: str, fmt: str, access: str, version: int
     directory = artifact_dir(cache_dir, md5, fmt, access, version)
     spec = KINDS[kind]
     data = os.path.join(directory, spec.data_name)
-    return {"data": data, "index": data + spec.index_suffix, "csi": data + CSI_SUFFIX,
-            "record": os.path.join(directory, ARTIFACT_RECORD)}
+    paths = {"data": data, "index": data + spec.index_suffix}
+    paths.update({suffix[1:]: data + suffix for suffix in spec.index_suffixes[1:] + spec.extra_suffixes})
+    paths["record"] = os.path.join(directory, ARTIFACT_RECORD)
+    return paths
+
+
+def extra_files(fmt: str) -> tuple[str, ...]:
+    """The names (keys of :func:`artifact_paths`) of an artifact's files besides its data and index: ``gzi``
+    for a FASTA, none otherwise."""
+    kind = FORMATS[fmt][0]
+    return tuple(suffix[1:] for suffix in KINDS[kind].extra_suffixes) if kind else ()
 
 
 def built_index(record_path: str) -> str | None:

@@ -151,7 +151,8 @@ def _components() -> dict[str, Any]:
                                       "index_url": {"type": "string"}, "access": {"type": "string"},
                                       "created_at": {"type": "string"}, "artifacts": {"type": "object"},
                                       "aliases": {"type": "object", "nullable": True,
-                                                  "description": "unique alias URLs (data, index) of a "
+                                                  "description": "unique alias URLs (data, index; a fasta "
+                                                                 "also gzi, its BGZF block index) of a "
                                                                  "processed format's artifact"},
                                       "active_job": {"type": "object", "nullable": True},
                                       "failed_job": {"type": "object", "nullable": True},

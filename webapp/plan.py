@@ -98,8 +98,10 @@ def processed(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str
     paths = layout.artifact_paths(settings.cache_dir, source["md5"], source["format"], source["access"],
                                   pipeline_version(settings.workflow_dir), source["access_url"])
     built = layout.built_index(paths["record"])
-    targets = [paths["data"], paths["record"]] + ([built] if built else [])
-    return {"data": paths["data"], "index": built or paths["index"]}, targets, os.path.dirname(paths["data"])
+    extra = {name: paths[name] for name in layout.extra_files(source["format"])}  # a FASTA's .gzi
+    targets = [paths["data"], paths["record"]] + ([built] if built else []) + list(extra.values())
+    return ({"data": paths["data"], "index": built or paths["index"], **extra}, targets,
+            os.path.dirname(paths["data"]))
 
 
 def upstream(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str | None], list[str] | None,
@@ -120,7 +122,8 @@ def upstream(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str 
 
 
 def resolve(settings: Settings, source: dict[str, Any], what: str, raw: bool) -> Resolved | None:
-    """The file behind ``/data`` (what='data') or ``/index`` (what='index'); None when there is none."""
+    """The file behind ``/data`` (what='data') or ``/index`` (what='index'), or a FASTA's ``gzi`` (its alias);
+    None when there is none."""
     kind = layout.FORMATS[source["format"]][0]
     if raw or kind is None:
         if kind is None and what == "index":
@@ -128,4 +131,4 @@ def resolve(settings: Settings, source: dict[str, Any], what: str, raw: bool) ->
         paths, targets, key = upstream(settings, source)
     else:
         paths, targets, key = processed(settings, source)
-    return None if paths[what] is None else Resolved(paths[what], targets, key)
+    return None if paths.get(what) is None else Resolved(paths[what], targets, key)
