@@ -143,3 +143,11 @@ def test_failing_sources_end_failed_with_the_reason(service):
     assert job["status"] == "failed" and job["error"]["rule"] == "samtools_sort", job
     assert "registered as BAM" in job["error"]["reason"]
     assert not any(service.cache.rglob("data.bam*"))
+    # the service's log names each failed job in one line: id, kind, source, status, rule and reason
+    lines = (service.base / "serve.log").read_text().splitlines()
+    for source_id, rule, reason in (("wrong", "fetch_source", "md5 mismatch"),
+                                    ("corrupt", "samtools_sort", "registered as BAM")):
+        outcome = [line for line in lines if f"source {source_id})" in line]
+        assert len(outcome) == 1, lines[-20:]
+        assert "WARNING" in outcome[0] and f"preprocess, source {source_id}): failed, rule {rule}: " in outcome[0]
+        assert reason in outcome[0]

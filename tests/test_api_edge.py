@@ -201,7 +201,7 @@ def start_gunicorn(tmp_path, config: bool) -> tuple[subprocess.Popen, int]:
     deadline = time.monotonic() + 60
     while True:
         try:
-            if requests.get(f"http://127.0.0.1:{port}/health", timeout=2).ok:
+            if requests.get(f"http://127.0.0.1:{port}/openapi.json", timeout=2).ok:  # no worker: /health is 503
                 return proc, port
         except requests.ConnectionError:
             pass

@@ -160,7 +160,11 @@ def test_trackprep_register_reads_a_manifest(service, tmp_path):
 
 def test_health_counts_queued_and_running(service):
     health = service.get("/health").json()
-    assert health == {"status": "ok", "queued": 0, "running": 0, "max_concurrent_jobs": 2}
+    assert {key: health[key] for key in ("status", "queued", "running", "max_concurrent_jobs", "dispatchers")} \
+        == {"status": "ok", "queued": 0, "running": 0, "max_concurrent_jobs": 2, "dispatchers": 1}
+    import shutil
+    free = shutil.disk_usage(service.data_dir).free
+    assert abs(health["disk_free_bytes"]["data"] - free) < 1 << 30
 
 
 def test_jobs_listing_filters_and_validates(service):

@@ -63,9 +63,9 @@ def front(service_factory, tmp_path):
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     procs.append(proxy)
     try:
-        wait_up(f"http://127.0.0.1:{app_port}/health", web, "gunicorn")
+        wait_up(f"http://127.0.0.1:{app_port}/openapi.json", web, "gunicorn")  # no worker yet
         svc.port = nginx_port
-        wait_up(svc.url("/health"), proxy, "nginx")
+        wait_up(svc.url("/openapi.json"), proxy, "nginx")
         svc.start("worker")
         yield svc, f"http://127.0.0.1:{app_port}"
     finally:

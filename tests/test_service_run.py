@@ -38,7 +38,7 @@ def test_production_gunicorn_plus_one_worker(service_factory):
         deadline = time.monotonic() + 60
         while True:
             try:
-                if requests.get(svc.url("/health"), timeout=2).ok:
+                if requests.get(svc.url("/openapi.json"), timeout=2).ok:
                     break
             except requests.RequestException:
                 pass
@@ -55,13 +55,25 @@ def test_production_gunicorn_plus_one_worker(service_factory):
         miss = misses[0]
         # web workers run nothing
         assert svc.get(f"/jobs/{miss.json()['job_id']}").json()["status"] == "queued"
+        # and without a worker nothing would ever run them: health says so, and what to start
+        health = svc.get("/health")
+        assert health.status_code == 503 and health.json()["status"] == "no_dispatcher"
+        assert "trackprep worker" in health.json()["detail"] and health.json()["queued"] == 1
         svc.start("worker")
+        deadline = time.monotonic() + 60
+        while svc.get("/health").status_code != 200:  # its first heartbeat comes before it claims anything
+            assert time.monotonic() < deadline, svc.get("/health").json()
+            time.sleep(0.2)
+        assert svc.get("/health").json()["dispatchers"] == 1
         assert svc.wait_job(miss.json()["job_id"])["status"] == "completed"
         whole = svc.get("/data/v/data.vcf.gz").content
         assert whole[:2] == b"\x1f\x8b"
         for first, last in ((0, 1), (100, 4195), (len(whole) - 10, len(whole) + 10)):
             part = svc.get("/data/v/data.vcf.gz", headers={"Range": f"bytes={first}-{last}"})
             assert part.status_code == 206 and part.content == whole[first:last + 1]
+        svc.stop()  # the worker stops: it takes its heartbeat with it
+        health = svc.get("/health")
+        assert health.status_code == 503 and health.json()["dispatchers"] == 0
     finally:
         web.terminate()
         web.wait(timeout=30)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import requests
 
 from conftest import CROSSROAD, Service
 from test_ssr_detect import LEFT, RIGHT
@@ -66,7 +67,7 @@ class WebOnly(Service):
         deadline = time.monotonic() + 60
         while True:
             try:
-                if self.http.get(self.url("/health"), timeout=2).ok:
+                if self.http.get(self.url("/openapi.json"), timeout=2).ok:
                     return self
             except Exception:
                 pass
@@ -123,8 +124,20 @@ def test_finished_analysis_is_reused_and_listed_with_other_jobs(analysed):
     web, job_id, _final, _queued = analysed
     again = submit(web, SAMPLE, perf_params=PARAMS, flanks="true").json()
     assert again["job_id"] == job_id and again["status"] == "completed"
-    assert job_id in [job["job_id"] for job in web.jobs(kind="ssr")]
+    assert job_id in [job["job_id"] for job in web.jobs(kind="ssr")]  # the operator (token) sees it
     assert web.get(f"/api/job/{job_id}/status").json()["progress"] == 1.0
+
+
+def test_analyses_are_listed_only_to_the_operator_and_reachable_by_their_id(analysed):
+    web, job_id, _final, _queued = analysed
+    for query in ("", "?kind=ssr", "?status=completed", "?kind=ssr&status=completed"):
+        listed = requests.get(web.url(f"/jobs{query}"), timeout=60)  # no token
+        assert listed.status_code == 200
+        assert job_id not in [job["job_id"] for job in listed.json()["jobs"]], query
+    assert requests.get(web.url(f"/jobs/{job_id}"), timeout=60).json()["status"] == "completed"
+    assert requests.get(web.url(f"/api/job/{job_id}/status"), timeout=60).status_code == 200
+    with_token = requests.get(web.url("/jobs?kind=ssr"), headers=web.auth(), timeout=60).json()["jobs"]
+    assert job_id in [job["job_id"] for job in with_token]
 
 
 def tsv_rows(text: str, sep: str) -> tuple[list[str], list[list[str]]]:

@@ -58,6 +58,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS jobs_one_active_per_key ON jobs (workflow_key)
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (workflow_key, created_at);
+CREATE TABLE IF NOT EXISTS dispatchers (
+    owner TEXT PRIMARY KEY,         -- host:pid:start, as in jobs.owner
+    beat_at REAL NOT NULL           -- unix time of its last pass (the heartbeat /health reads)
+);
 """
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from . import cluster, events, jobs, procs
+from . import cluster, events, heartbeat, jobs, procs
 from .db import open_store
 from .jobs import JobStatus
 from .settings import Settings
@@ -101,10 +101,12 @@ class Dispatcher:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_recovery = 0.0
+        self._last_beat = 0.0
 
     # ---- life cycle ----------------------------------------------------------------------------------------
     def start(self) -> None:
         """Recover jobs of dead dispatchers, then run the loop in a background thread."""
+        self._beat()  # before anything answers /health
         self.recover()
         self._thread = threading.Thread(target=self.loop, name="trackprep-dispatcher", daemon=True)
         self._thread.start()
@@ -136,6 +138,12 @@ class Dispatcher:
             for run in list(self.runs.values()):
                 self._watch(run)
             time.sleep(0.05)
+        heartbeat.forget(self.db, self.owner)
+
+    def _beat(self) -> None:
+        """Record this dispatcher's heartbeat (a third of the timeout /health allows, at most every 5 s)."""
+        heartbeat.beat(self.db, self.owner)
+        self._last_beat = time.monotonic()
 
     # ---- recovery ------------------------------------------------------------------------------------------
     def recover(self) -> None:
@@ -157,6 +165,8 @@ class Dispatcher:
     # ---- one pass ------------------------------------------------------------------------------------------
     def tick(self) -> None:
         """Advance every run, then start queued jobs while there is room."""
+        if time.monotonic() - self._last_beat > min(5.0, self.settings.heartbeat_timeout / 3):
+            self._beat()
         for run in list(self.runs.values()):
             self._watch(run)
         if time.monotonic() - self._last_recovery > RECOVERY_EVERY:
@@ -256,7 +266,18 @@ class Dispatcher:
         else:
             error = self._failure(job, run.progress, returncode, missing)
             jobs.finish(self.db, job["id"], JobStatus.FAILED, error["reason"], error)
-        log.info("job %s finished: snakemake exit %s, stop reason %s", job["id"], returncode, run.stop_reason)
+        self._log_outcome(job, returncode, run.stop_reason)
+
+    def _log_outcome(self, job: dict, returncode: int, stop_reason: str | None) -> None:
+        """One line per finished run naming the job, what it built, how it ended and, on failure, why."""
+        final = jobs.get(self.db, job["id"]) or job
+        error = final.get("error") or {}
+        what = f"source {job['source_id']}" if job.get("source_id") else f"{job['kind']} analysis"
+        level = logging.WARNING if final["status"] == JobStatus.FAILED.value else logging.INFO
+        log.log(level, "job %s (%s, %s): %s%s%s [snakemake exit %s%s]", job["id"], job["kind"], what,
+                final["status"], f", rule {error['rule']}" if error.get("rule") else "",
+                f": {error['reason']}" if error.get("reason") and final["status"] != "completed" else "",
+                returncode, f", stopped: {stop_reason}" if stop_reason else "")
 
     def _failure(self, job: dict, progress: events.RunProgress, returncode: int, missing: list[str]) -> dict:
         """The readable error of a failed run: the failing rule, its tool's last words and its log tail."""

@@ -137,10 +137,19 @@ def submit(db: sqlite_utils.Database, kind: str, workflow_key: str, targets: lis
     return existing, False
 
 
+# Kinds whose jobs belong to whoever submitted them (an uploaded genome and its results): listed only to the
+# operator; the submitter reaches such a job through its own unguessable id.
+SUBMITTER_KINDS = ("ssr",)
+
+
 def list_jobs(db: sqlite_utils.Database, status: str | None = None, kind: str | None = None,
               limit: int = 100, include_private: bool = False) -> list[dict[str, Any]]:
-    """Recent jobs, newest first, optionally of one status and/or kind."""
-    where, params = [] if include_private else ["private = 0"], []
+    """Recent jobs, newest first, optionally of one status and/or kind. Without ``include_private`` (the
+    operator's token) neither jobs built from restricted sources nor submitters' jobs are listed."""
+    where, params = [], []
+    if not include_private:
+        where.append(f"private = 0 AND kind NOT IN ({', '.join('?' * len(SUBMITTER_KINDS))})")
+        params.extend(SUBMITTER_KINDS)
     if status:
         where.append("status = ?")
         params.append(status)

@@ -1,9 +1,12 @@
 """Blueprint: liveness (``/health``) and the API description (``/openapi.json``)."""
 from __future__ import annotations
 
+import os
+import shutil
+
 from flask import Blueprint, current_app, jsonify
 
-from . import jobs
+from . import heartbeat, jobs
 from .db import get_db
 from .openapi import document
 
@@ -12,11 +15,30 @@ bp = Blueprint("meta", __name__)
 
 @bp.get("/health")
 def health():
-    """Liveness plus queue depth and running count."""
-    counts = jobs.counts(get_db())
+    """Liveness: queue depth, running count, the dispatchers that beat recently and the free disk space. 503
+    when no dispatcher has beaten within ``TRACKPREP_HEARTBEAT_TIMEOUT`` (queued jobs would wait forever)."""
     settings = current_app.config["TRACKPREP_SETTINGS"]
-    return jsonify(status="ok", queued=counts["queued"], running=counts["running"],
-                   max_concurrent_jobs=settings.max_concurrent_jobs)
+    counts = jobs.counts(get_db())
+    dispatchers = heartbeat.live(get_db(), settings.heartbeat_timeout)
+    body = {"status": "ok", "queued": counts["queued"], "running": counts["running"],
+            "max_concurrent_jobs": settings.max_concurrent_jobs, "dispatchers": len(dispatchers),
+            "disk_free_bytes": {"data": _free(settings.data_dir), "cache": _free(settings.cache_dir)}}
+    if dispatchers:
+        return jsonify(body)
+    body.update(status="no_dispatcher", error="no_dispatcher",
+                detail=f"no dispatcher has run in the last {settings.heartbeat_timeout:g} s, so queued jobs "
+                       f"wait: start `trackprep worker` with TRACKPREP_DATA_DIR={settings.data_dir}")
+    return jsonify(body), 503
+
+
+def _free(path: str) -> int | None:
+    """Bytes free on the filesystem holding ``path`` (its nearest existing folder); None if unknown."""
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
 
 
 @bp.get("/openapi.json")

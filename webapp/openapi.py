@@ -24,6 +24,14 @@ BEARER = [{"bearer": []}]
 STATUSES = [status.value for status in JobStatus]
 
 
+HEALTH = {"type": "object", "required": ["status", "queued", "running", "dispatchers"], "properties": {
+    "status": {"type": "string", "enum": ["ok", "no_dispatcher"]}, "queued": {"type": "integer"},
+    "running": {"type": "integer"}, "max_concurrent_jobs": {"type": "integer"},
+    "dispatchers": {"type": "integer"}, "disk_free_bytes": {"type": "object", "properties": {
+        "data": {"type": "integer", "nullable": True}, "cache": {"type": "integer", "nullable": True}}},
+    "error": {"type": "string"}, "detail": {"type": "string"}}}
+
+
 def _json(schema: dict, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -120,10 +128,9 @@ def _paths() -> dict[str, Any]:
             "responses": {"200": _json({"type": "object", "required": ["jobs"], "properties": {
                 "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}}}, "the jobs"),
                 "422": _error("invalid filter")}}},
-        "/health": {"get": {"summary": "Liveness, queue depth and running count", "responses": {"200": _json({
-            "type": "object", "required": ["status", "queued", "running"], "properties": {
-                "status": {"type": "string"}, "queued": {"type": "integer"}, "running": {"type": "integer"},
-                "max_concurrent_jobs": {"type": "integer"}}}, "alive")}}},
+        "/health": {"get": {"summary": "Liveness, queue depth, running count, live dispatchers, free disk",
+                            "responses": {"200": _json(HEALTH, "alive, with a dispatcher running the queue"),
+                                          "503": _json(HEALTH, "no dispatcher has beaten recently")}}},
         "/openapi.json": {"get": {"summary": "This document",
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI 3.0")}}},
     }

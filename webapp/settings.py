@@ -29,6 +29,7 @@ SETTINGS: dict[str, str] = {
     "TRACKPREP_DRS_SCHEME": "https",
     "TRACKPREP_CANCEL_GRACE": "10",
     "TRACKPREP_POLL_INTERVAL": "0.5",
+    "TRACKPREP_HEARTBEAT_TIMEOUT": "30",
 }
 
 
@@ -83,6 +84,7 @@ class Settings:
     drs_scheme: str = "https"
     cancel_grace: float = 10.0
     poll_interval: float = 0.5
+    heartbeat_timeout: float = 30.0
 
     @property
     def db_path(self) -> str:
@@ -131,4 +133,5 @@ def load(env: dict[str, str] | None = None) -> Settings:
         drs_scheme=drs_scheme,
         cancel_grace=_float(env, "TRACKPREP_CANCEL_GRACE", 10.0),
         poll_interval=_float(env, "TRACKPREP_POLL_INTERVAL", 0.5),
+        heartbeat_timeout=_float(env, "TRACKPREP_HEARTBEAT_TIMEOUT", 30.0),
     )

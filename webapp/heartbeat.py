@@ -1,0 +1,31 @@
+"""Dispatcher heartbeats in the job store: each dispatcher records when it last made a pass, so that the web
+side (``/health``) can tell whether any dispatcher runs the queue, wherever it lives (a thread of
+``trackprep serve`` or a ``trackprep worker`` process)."""
+from __future__ import annotations
+
+import time
+
+import sqlite_utils
+
+from .db import transaction
+
+
+def beat(db: sqlite_utils.Database, owner: str) -> None:
+    """Record that the dispatcher ``owner`` is alive now."""
+    with transaction(db):
+        db.execute("INSERT INTO dispatchers (owner, beat_at) VALUES (?, ?)"
+                   " ON CONFLICT(owner) DO UPDATE SET beat_at = excluded.beat_at", (owner, time.time()))
+
+
+def forget(db: sqlite_utils.Database, owner: str) -> None:
+    """Remove a dispatcher that is stopping (it runs nothing any more)."""
+    with transaction(db):
+        db.execute("DELETE FROM dispatchers WHERE owner = ?", (owner,))
+
+
+def live(db: sqlite_utils.Database, within: float) -> list[dict]:
+    """Dispatchers that beat in the last ``within`` seconds, most recent first: ``{owner, age}``."""
+    now = time.time()
+    rows = db.query("SELECT owner, beat_at FROM dispatchers WHERE beat_at >= ? ORDER BY beat_at DESC",
+                    (now - within,))
+    return [{"owner": row["owner"], "age": round(max(0.0, now - row["beat_at"]), 1)} for row in rows]
