@@ -1,4 +1,4 @@
-# croSSRoad-compatible SSR analysis (shared SSR.md), three restartable stages:
+# croSSRoad-compatible SSR analysis (docs/ssr.md), three restartable stages:
 #   ssr_detect (M2: clean, stats, filter, PERF-identical detection, merge, conserved SSRs, flanks)
 #   -> bedtools_ssr_gene_intersect (GC2: SSRs x genes) -> ssr_hotspots (hotspots, hSSRs, reference mode).
 # One analysis per config (the `ssr` section, config/ssr.schema.yaml); its results land under

@@ -1,6 +1,6 @@
 """The outermost layer: errors answered before Flask (and by the HTTP server itself) in the JSON shape too.
 
-API.md: every error is ``{"error": "<code>", "detail": "<sentence>"}`` with the right status. Flask's handlers
+docs/api.md: every error is ``{"error": "<code>", "detail": "<sentence>"}`` with the right status. Flask's handlers
 (:mod:`webapp.errors`) cover what reaches Flask; this module covers what does not:
 
 - :class:`JsonEdge`, the WSGI middleware outside every other layer (:mod:`webapp.fast_ranges` included),

@@ -1,7 +1,7 @@
 """Error conditions as small exception classes, mapped to JSON responses in one place.
 
 Every error the service answers is ``{"error": "<code>", "detail": "<sentence>"}`` with the right status: no
-HTML pages, no stack traces (API.md).
+HTML pages, no stack traces (docs/api.md).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 A job is generic: ``kind`` ('preprocess', 'ssr', ...), ``workflow_key`` (the target cache directory),
 ``targets`` (absolute paths Snakemake is asked for) and ``config`` (written to the job's ``job.yaml``). The
-partial unique index on ``workflow_key`` over the active states is the mutex (ARCHITECTURE.md decision 4):
+partial unique index on ``workflow_key`` over the active states is the mutex (docs/architecture.md decision 4):
 :func:`submit` attaches every request for a key to its one active job, whichever thread or process asks.
 """
 from __future__ import annotations

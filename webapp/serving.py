@@ -1,4 +1,4 @@
-"""Sending files: byte ranges exactly as API.md tabulates, ETag/If-None-Match/If-Range, Cache-Control,
+"""Sending files: byte ranges exactly as docs/api.md tabulates, ETag/If-None-Match/If-Range, Cache-Control,
 streaming.
 
 The file is opened once and streamed in blocks (never read whole into memory). A client that hangs up mid-body
@@ -96,7 +96,7 @@ def _blocks(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
 
 
 def send(path: str, cache_key: str, cache_control: str) -> Response:
-    """A 200/206/304/416 response for a file, per API.md's ranges table (HEAD gets the headers only)."""
+    """A 200/206/304/416 response for a file, per docs/api.md's ranges table (HEAD gets the headers only)."""
     try:
         handle = open(path, "rb")
     except (FileNotFoundError, IsADirectoryError):

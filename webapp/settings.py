@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLES_DEFAULT = os.path.normpath(os.path.join(CHECKOUT, "..", "shared", "data", "tracks"))
+# the small licensed sample set shipped inside the package (webapp/samples/, see its LICENSES.md)
+SAMPLES_DEFAULT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "samples")
 
 # variable -> the default as README states it
 SETTINGS: dict[str, str] = {
@@ -25,7 +26,7 @@ SETTINGS: dict[str, str] = {
     "TRACKPREP_SNAKEMAKE_PROFILE": "none (local)",
     "TRACKPREP_MAX_UPLOAD_BYTES": "2 GiB",
     "TRACKPREP_API_TOKEN": "none (protected calls refused)",
-    "TRACKPREP_SAMPLES": "`../shared/data/tracks` beside the checkout, if it exists",
+    "TRACKPREP_SAMPLES": "the samples shipped in the package (`webapp/samples/`)",
     "TRACKPREP_DRS_SCHEME": "https",
     "TRACKPREP_CANCEL_GRACE": "10",
     "TRACKPREP_POLL_INTERVAL": "0.5",

@@ -1,4 +1,4 @@
-"""Blueprint: the croSSRoad-compatible SSR analysis API (API.md, "SSR analysis").
+"""Blueprint: the croSSRoad-compatible SSR analysis API (docs/api.md, "SSR analysis").
 
 ``POST /analyze_ssr/`` validates every input before queuing, stores the uploads under the analysis key (a hash
 of their content and the parameters) and submits an ``ssr`` job through the shared job store, so identical

@@ -1,4 +1,4 @@
-"""Validation of SSR analysis uploads before anything is queued (API.md, ``POST /analyze_ssr/``).
+"""Validation of SSR analysis uploads before anything is queued (docs/api.md, ``POST /analyze_ssr/``).
 
 Pure functions over files on disk; each raises :class:`InputInvalid` with a sentence naming the input and the
 reason. The checks mirror what the workflow itself refuses, so a queued analysis does not fail on its inputs.

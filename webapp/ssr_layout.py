@@ -20,7 +20,7 @@ VERSION = 1
 SSR_DIR = "ssr"
 KEY_LENGTH = 32
 
-# perf_params: name -> (default, minimum, maximum or None). Defaults are SSR.md's "Inputs".
+# perf_params: name -> (default, minimum, maximum or None). Defaults are docs/ssr.md's "Inputs".
 PARAMS: dict[str, tuple[int, int, int | None]] = {
     "mono": (12, 2, 1000),
     "di": (6, 2, 1000),

@@ -22,7 +22,7 @@ HSSR = "main/hssr_data.csv"
 FLANKED = "main/flanks/flanked.tsv"
 PATTERNS = "main/flanks/pattern_summary.csv"
 
-# plot key -> source table (relative to the analysis' output/), per API.md
+# plot key -> source table (relative to the analysis' output/), per docs/api.md
 PLOT_KEYS: dict[str, str] = {
     "plot_source": MERGED,  # falls back to reformatted.tsv without a category table
     "hotspot": HOTSPOT,

@@ -1,5 +1,5 @@
 """SSR stage hotspots: group the SSR-gene rows by (motif, gene), find mutational hotspots (with their cyclic
-rotation families) and the hotspot SSRs; optionally against a reference genome. See shared SSR.md,
+rotation families) and the hotspot SSRs; optionally against a reference genome. See docs/ssr.md,
 "Stage hotspots". Values are carried verbatim as text; groups and keys are tuples, not joined strings.
 
 Usage: ssr_hotspots.py --genecombo main/ssr_genecombo.tsv --out-dir OUTPUT [--reference-id ID]

@@ -1,5 +1,5 @@
 """SSR stage M2: clean the genomes, genome stats, length/N filter, PERF-identical SSR detection, reformat,
-merge with the category table, conserved SSRs and (optionally) their flanks. See shared SSR.md, "Stage M2".
+merge with the category table, conserved SSRs and (optionally) their flanks. See docs/ssr.md, "Stage M2".
 
 Usage: ssr_m2.py --fasta F [--categories C] --units 12,6,4,3,3,2 --min-len 1000 --max-len 10000000
        --unfair 0 --out-dir OUTPUT [--flanks] [--reference-id ID]
