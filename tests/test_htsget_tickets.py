@@ -59,7 +59,7 @@ def test_vcf_region_equals_bcftools(tmp_path, csi):
     contigs = index.names or [line.split("ID=")[1].split(",")[0].rstrip(">") for line in
                               _run("bcftools", "view", "-h", gz).splitlines() if line.startswith("##contig")]
     for ref in sorted(set(_run("bcftools", "query", "-f", "%CHROM\n", gz).split())):
-        for beg, end in ((0, 1 << 29), (1000, 50000), (100000, 100001)):
+        for beg, end in ((0, 1 << 29), (9999950, 10000100), (100000, 100001)):
             out = str(tmp_path / "slice.vcf.gz")
             _assemble(gz, htsget.ticket_pieces(gz, index, contigs.index(ref), beg, end), out)
             _run("bcftools", "index", "-f", "--tbi", out)
