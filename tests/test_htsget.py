@@ -119,3 +119,44 @@ def test_service_info(svc):
     for endpoint, fmt in (("reads", "BAM"), ("variants", "VCF")):
         info = svc.get(f"/{endpoint}/service-info").json()
         assert info["type"]["artifact"] == "htsget" and info["htsget"]["formats"] == [fmt]
+
+
+@pytest.mark.parametrize("ref,start,end", BAM_REGIONS[:2])
+def test_ga4gh_htsget_client(svc, local, tmp_path, ref, start, end):
+    out = str(tmp_path / "client.bam")
+    run("htsget", svc.url("/reads/reads"), "--reference-name", ref, "--start", str(start), "--end", str(end),
+        "--output", out, cwd=tmp_path)
+    run("samtools", "index", out, cwd=tmp_path)
+    region = f"{ref}:{start + 1}-{end}"
+    assert run("samtools", "view", out, region, cwd=tmp_path) == \
+        run("samtools", "view", local["bam"], region, cwd=tmp_path)
+    secret = str(tmp_path / "secret.bam")
+    run("htsget", svc.url("/reads/secret"), "--reference-name", ref, "--start", str(start), "--end", str(end),
+        "--bearer-token", svc.auth()["Authorization"].split()[1], "--output", secret, cwd=tmp_path)
+    run("samtools", "index", secret, cwd=tmp_path)
+    assert run("samtools", "view", secret, region, cwd=tmp_path) == \
+        run("samtools", "view", local["bam"], region, cwd=tmp_path)
+
+
+def test_csi_long_contig(svc, tmp_path):
+    from test_csi import FAR, LONG, write_sam, write_vcf
+
+    positions = [1_000, 2_000, FAR, FAR + 5_000]
+    folder = svc.base / "sources"
+    sam, vcf = write_sam(folder / "long.sam", LONG, positions), write_vcf(folder / "long.vcf", LONG, positions)
+    for source_id, path in (("longreads", sam), ("longcalls", vcf)):
+        assert svc.register(source_id, path).status_code in (200, 201)
+        cold = svc.get(f"/reads/{source_id}" if source_id == "longreads" else f"/variants/{source_id}")
+        assert cold.status_code == 503 and cold.headers["Retry-After"]  # a cold cache starts the build
+        assert cold.json()["htsget"]["error"] == "NotReady"
+        assert svc.fetch(f"/data/{source_id}").status_code == 200
+        assert svc.get(f"/files/{source_id}").json()["aliases"]["index"].endswith(".csi")
+    # 0-based half-open [FAR - 1, FAR + 10) holds the reads/variants at 1-based FAR (only those)
+    reads = run("samtools", "view", svc.url(f"/reads/longreads?referenceName=chrL&start={FAR - 1}&end={FAR + 10}"),
+                cwd=tmp_path)
+    got = {int(line.split("\t")[3]) for line in reads.splitlines()}
+    assert FAR in got and 1_000 not in got
+    calls = run("bcftools", "view", "-H",
+                svc.url(f"/variants/longcalls?referenceName=chrL&start={FAR - 1}&end={FAR + 10}"), cwd=tmp_path)
+    got = {int(line.split("\t")[1]) for line in calls.splitlines()}
+    assert FAR in got and 1_000 not in got
