@@ -114,8 +114,9 @@ def chunks_for(index: Index, ref_id: int, beg: int | None, end: int | None) -> l
     if ref_id >= len(index.refs):
         return []
     ref = index.refs[ref_id]
-    beg = 0 if beg is None else beg
-    end = (1 << (index.min_shift + 3 * index.depth)) if end is None else end
+    limit = 1 << (index.min_shift + 3 * index.depth)  # the largest position the index can address
+    beg = 0 if beg is None else min(beg, limit)
+    end = limit if end is None else min(end, limit)
     if end <= beg:
         return []
     min_off = 0

@@ -53,6 +53,8 @@ def _int(name: str, value) -> int | None:
 def _regions(args: dict) -> list[tuple[str | None, int | None, int | None]]:
     """The requested regions, validated: ``[(referenceName, start, end)]``; ``[(None, None, None)]`` is all."""
     ref, start, end = args.get("referenceName"), _int("start", args.get("start")), _int("end", args.get("end"))
+    if ref is not None and not isinstance(ref, str):
+        raise HtsgetError(400, "InvalidInput", "referenceName must be a string")
     if ref is None and (start is not None or end is not None):
         raise HtsgetError(400, "InvalidInput", "start and end need referenceName")
     if ref == "*":
@@ -76,7 +78,7 @@ def _artifact(endpoint: str, source_id: str) -> tuple[dict, str, str]:
     except NotReady as err:
         raise HtsgetError(503, "NotReady", err.detail, err.headers) from None
     except BuildFailed as err:
-        raise HtsgetError(500, "BuildFailed", err.detail) from None
+        raise HtsgetError(409, "BuildFailed", err.detail) from None
     settings = current_app.config["TRACKPREP_SETTINGS"]
     data = plan.resolve(settings, source, "data", raw=False).path
     index = plan.resolve(settings, source, "index", raw=False).path
@@ -94,7 +96,7 @@ def _ref_names(endpoint: str, data: str, index: htsget.Index) -> list[str]:
 
 
 def _ticket(endpoint: str, source_id: str, args: dict, regions: list) -> dict:
-    fmt = (args.get("format") or ENDPOINTS[endpoint][0]).upper()
+    fmt = str(args.get("format") or ENDPOINTS[endpoint][0]).upper()
     if fmt != ENDPOINTS[endpoint][0]:
         raise HtsgetError(400, "UnsupportedFormat", f"{endpoint} are served as {ENDPOINTS[endpoint][0]} only")
     klass = args.get("class")
