@@ -73,3 +73,33 @@ def test_header_only(bam, tmp_path):
     _assemble(bam, htsget.ticket_pieces(bam, htsget.read_index(bam + ".bai"), 0, 0, 10, header_only=True), out)
     assert _run("samtools", "view", "-c", out).strip() == "0"
     assert _run("samtools", "view", "--no-PG", "-H", out) == _run("samtools", "view", "--no-PG", "-H", bam)
+
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(beg=st.integers(0, 23_011_544), span=st.integers(1, 3_000_000))
+def test_random_bam_regions_equal_samtools(bam, tmp_path, beg, span):
+    end = beg + span
+    out = str(tmp_path / "r.bam")
+    _assemble(bam, htsget.ticket_pieces(bam, htsget.read_index(bam + ".bai"), 0, beg, end), out)
+    _run("samtools", "index", out)
+    region = f"chr2L:{beg + 1}-{end}"
+    assert _run("samtools", "view", out, region) == _run("samtools", "view", bam, region)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(contig=st.sampled_from(["1", "2", "10"]), beg=st.integers(9_999_000, 10_001_000),
+       span=st.integers(1, 2_000))
+def test_random_vcf_regions_equal_bcftools(tmp_path, contig, beg, span):
+    gz = str(tmp_path / "p.vcf.gz")
+    if not (tmp_path / "p.vcf.gz.tbi").exists():
+        _run("bcftools", "view", "-Oz", "-o", gz, VCF)
+        _run("bcftools", "index", "--tbi", gz)
+    index = htsget.read_index(gz + ".tbi")
+    out = str(tmp_path / "s.vcf.gz")
+    _assemble(gz, htsget.ticket_pieces(gz, index, index.names.index(contig), beg, beg + span), out)
+    _run("bcftools", "index", "-f", "--tbi", out)
+    region = f"{contig}:{beg + 1}-{beg + span}"
+    assert _run("bcftools", "view", "-H", out, "-r", region) == _run("bcftools", "view", "-H", gz, "-r", region)
