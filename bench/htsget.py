@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Bytes and time for a 1 Mbp slice of a larger BAM: via an htsget ticket vs plain range reads of the alias.
+"""Bytes and time for a 1 Mbp slice of a larger BAM: htsget ticket vs plain range reads of the alias.
 
-Input: pybedtools_x.bam concatenated COPIES times with `samtools cat` and sorted with `samtools sort` (every read
+Input: pybedtools_x.bam concatenated COPIES times (`samtools cat`), sorted (`samtools sort`; every read
 repeated COPIES times: a deeper BAM over the same positions). A real `trackprep serve` builds it; a counting
 HTTP proxy in front of it counts the response bytes each client pulls. Both clients write the slice with
 `samtools view -b`: one on the htsget URL, one on the alias URL with the region (htslib reads the index too).
@@ -139,10 +139,10 @@ def main() -> None:
                                     capture_output=True, text=True, cwd=work).stdout.strip()
                      for name in ("h.bam", "r.bam")]
             if count[0] != count[1]:
-                raise SystemExit(f"records in {args.region} differ: htsget {count[0]}, range reads {count[1]}")
+                raise SystemExit(f"records in {args.region} differ: htsget {count[0]}, ranges {count[1]}")
             size = os.path.getsize(bam)
             log.info("input %s: %d bytes (%d copies); region %s", bam.name, size, args.copies, args.region)
-            log.info("records in the region: %s (same through both)", count[0])
+            log.info("records in the region: %s (same both ways)", count[0])
             log.info("ticket latency: %.3f s", latency)
             log.info("htsget:      %10d bytes, %3d requests, %.2f s", h_bytes, h_req, h_time)
             log.info("range reads: %10d bytes, %3d requests, %.2f s", r_bytes, r_req, r_time)

@@ -81,7 +81,8 @@ def test_whole_file_and_header(svc, local, tmp_path):
 
 
 def test_post_regions(svc, local, tmp_path):
-    body = {"format": "BAM", "regions": [{"referenceName": r, "start": s, "end": e} for r, s, e in BAM_REGIONS]}
+    regions = [{"referenceName": r, "start": s, "end": e} for r, s, e in BAM_REGIONS]
+    body = {"format": "BAM", "regions": regions}
     ticket = svc.http.post(svc.url("/reads/reads"), json=body, timeout=60)
     assert ticket.status_code == 200 and ticket.headers["Content-Type"] == MEDIA
     urls = ticket.json()["htsget"]["urls"]
@@ -144,7 +145,8 @@ def test_csi_long_contig(svc, tmp_path):
 
     positions = [1_000, 2_000, FAR, FAR + 5_000]
     folder = svc.base / "sources"
-    sam, vcf = write_sam(folder / "long.sam", LONG, positions), write_vcf(folder / "long.vcf", LONG, positions)
+    sam = write_sam(folder / "long.sam", LONG, positions)
+    vcf = write_vcf(folder / "long.vcf", LONG, positions)
     for source_id, path in (("longreads", sam), ("longcalls", vcf)):
         assert svc.register(source_id, path).status_code in (200, 201)
         cold = svc.get(f"/reads/{source_id}" if source_id == "longreads" else f"/variants/{source_id}")
@@ -153,11 +155,11 @@ def test_csi_long_contig(svc, tmp_path):
         assert svc.fetch(f"/data/{source_id}").status_code == 200
         assert svc.get(f"/files/{source_id}").json()["aliases"]["index"].endswith(".csi")
     # 0-based half-open [FAR - 1, FAR + 10) holds the reads/variants at 1-based FAR (only those)
-    reads = run("samtools", "view", svc.url(f"/reads/longreads?referenceName=chrL&start={FAR - 1}&end={FAR + 10}"),
-                cwd=tmp_path)
+    query = f"referenceName=chrL&start={FAR - 1}&end={FAR + 10}"
+    reads = run("samtools", "view", svc.url(f"/reads/longreads?{query}"), cwd=tmp_path)
     got = {int(line.split("\t")[3]) for line in reads.splitlines()}
     assert FAR in got and 1_000 not in got
     calls = run("bcftools", "view", "-H",
-                svc.url(f"/variants/longcalls?referenceName=chrL&start={FAR - 1}&end={FAR + 10}"), cwd=tmp_path)
+                svc.url(f"/variants/longcalls?{query}"), cwd=tmp_path)
     got = {int(line.split("\t")[1]) for line in calls.splitlines()}
     assert FAR in got and 1_000 not in got

@@ -51,8 +51,9 @@ def _int(name: str, value) -> int | None:
 
 
 def _regions(args: dict) -> list[tuple[str | None, int | None, int | None]]:
-    """The requested regions, validated: ``[(referenceName, start, end)]``; ``[(None, None, None)]`` is all."""
-    ref, start, end = args.get("referenceName"), _int("start", args.get("start")), _int("end", args.get("end"))
+    """The requested regions, validated: ``[(referenceName, start, end)]``; ``(None, None, None)``: all."""
+    ref = args.get("referenceName")
+    start, end = _int("start", args.get("start")), _int("end", args.get("end"))
     if ref is not None and not isinstance(ref, str):
         raise HtsgetError(400, "InvalidInput", "referenceName must be a string")
     if ref is None and (start is not None or end is not None):

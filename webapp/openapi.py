@@ -78,11 +78,12 @@ def _htsget_paths() -> dict[str, Any]:
                  "404": media(HTSGET_ERROR, "NotFound: unknown id (or restricted without the token), other "
                                             "data type, or unknown referenceName"),
                  "409": media(HTSGET_ERROR, "BuildFailed: the artifact's last build failed"),
-                 "503": media(HTSGET_ERROR, "NotReady: a cache miss started the build; retry after Retry-After")}
+                 "503": media(HTSGET_ERROR, "NotReady: a miss started the build; retry after Retry-After")}
     body = {"required": False, "content": {"application/json": {"schema": {"type": "object", "properties": {
         "format": {"type": "string"}, "class": {"type": "string"},
         "regions": {"type": "array", "items": {"type": "object", "properties": {
-            "referenceName": {"type": "string"}, "start": {"type": "integer"}, "end": {"type": "integer"}}}}}}}}}
+            "referenceName": {"type": "string"}, "start": {"type": "integer"},
+            "end": {"type": "integer"}}}}}}}}}
     paths: dict[str, Any] = {}
     for endpoint in ("reads", "variants"):
         paths[f"/{endpoint}/{{source_id}}"] = {
