@@ -16,6 +16,7 @@ from . import db, errors, settings as settings_module
 from .edge import JsonEdge
 from .fast_ranges import RangeFastPath
 from .files_api import bp as files_bp
+from .htsget_api import bp as htsget_bp
 from .jobs_api import bp as jobs_bp
 from .meta_api import bp as meta_bp
 
@@ -48,7 +49,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     errors.register(app)
-    for blueprint in (files_bp, jobs_bp, meta_bp):
+    for blueprint in (files_bp, jobs_bp, meta_bp, htsget_bp):
         app.register_blueprint(blueprint)
     for name in EXTENSIONS:
         if importlib.util.find_spec(name) is not None:

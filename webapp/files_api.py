@@ -91,6 +91,12 @@ def _serve(source: dict, what: str, raw: bool, alias: bool, index_suffix: str | 
     return response
 
 
+def serve_or_start(source: dict, what: str = "data"):
+    """The shared /data rule for other routes (htsget): send the built artifact, or start (or join) its job
+    and raise NotReady (503 + Retry-After) / BuildFailed, exactly as the extension-bearing aliases do."""
+    return _serve(source, what, raw=False, alias=True)
+
+
 @bp.post("/files")
 def register_file():
     """Register a source (token)."""

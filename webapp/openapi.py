@@ -60,6 +60,51 @@ def _file_responses(miss: str) -> dict:
     }
 
 
+HTSGET_MEDIA = "application/vnd.ga4gh.htsget.v1.3.0+json"
+HTSGET_ERROR = {"type": "object", "required": ["htsget"], "properties": {"htsget": {
+    "type": "object", "required": ["error", "message"],
+    "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}}}
+HTSGET_TICKET = {"type": "object", "required": ["htsget"], "properties": {"htsget": {
+    "type": "object", "required": ["format", "urls"], "properties": {
+        "format": {"type": "string"}, "urls": {"type": "array", "items": {
+            "type": "object", "required": ["url"], "properties": {
+                "url": {"type": "string"}, "class": {"type": "string", "enum": ["header", "body"]},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}}}
+
+
+def _htsget_paths() -> dict[str, Any]:
+    """GA4GH htsget 1.3: tickets for reads (BAM) and variants (VCF), and their service-info."""
+    def media(schema: dict, description: str) -> dict:
+        return {"description": description, "content": {HTSGET_MEDIA: {"schema": schema}}}
+
+    query = [{"name": name, "in": "query", "required": False, "schema": {"type": kind}}
+             for name, kind in (("format", "string"), ("class", "string"), ("referenceName", "string"),
+                                ("start", "integer"), ("end", "integer"), ("fields", "string"),
+                                ("tags", "string"), ("notags", "string"))]
+    responses = {"200": media(HTSGET_TICKET, "the ticket"),
+                 "400": media(HTSGET_ERROR, "InvalidInput, InvalidRange or UnsupportedFormat"),
+                 "404": media(HTSGET_ERROR, "NotFound: unknown id (or restricted without the token), other "
+                                            "data type, or unknown referenceName"),
+                 "409": media(HTSGET_ERROR, "BuildFailed: the artifact's last build failed"),
+                 "503": media(HTSGET_ERROR, "NotReady: a miss started the build; retry after Retry-After")}
+    body = {"required": False, "content": {"application/json": {"schema": {"type": "object", "properties": {
+        "format": {"type": "string"}, "class": {"type": "string"},
+        "regions": {"type": "array", "items": {"type": "object", "properties": {
+            "referenceName": {"type": "string"}, "start": {"type": "integer"},
+            "end": {"type": "integer"}}}}}}}}}
+    paths: dict[str, Any] = {}
+    for endpoint in ("reads", "variants"):
+        paths[f"/{endpoint}/{{source_id}}"] = {
+            "get": {"summary": f"htsget ticket for {endpoint}", "parameters": [SOURCE_ID, *query],
+                    "responses": responses},
+            "post": {"summary": f"htsget ticket for {endpoint} regions", "parameters": [SOURCE_ID],
+                     "requestBody": body, "responses": responses}}
+        paths[f"/{endpoint}/service-info"] = {"get": {"summary": f"GA4GH service-info of htsget {endpoint}",
+                                                      "responses": {"200": _json({"type": "object"},
+                                                                                 "service-info")}}}
+    return paths
+
+
 def _paths() -> dict[str, Any]:
     data_get = {"parameters": [SOURCE_ID, RAW, RANGE], "responses": _file_responses("not used here")}
     alias = {"parameters": [SOURCE_ID, {"name": "name", "in": "path", "required": True,
@@ -131,6 +176,7 @@ def _paths() -> dict[str, Any]:
         "/health": {"get": {"summary": "Liveness, queue depth, running count, live dispatchers, free disk",
                             "responses": {"200": _json(HEALTH, "alive, with a dispatcher running the queue"),
                                           "503": _json(HEALTH, "no dispatcher has beaten recently")}}},
+        **_htsget_paths(),
         "/openapi.json": {"get": {"summary": "This document",
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI 3.0")}}},
     }
