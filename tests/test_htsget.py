@@ -163,3 +163,26 @@ def test_csi_long_contig(svc, tmp_path):
                 svc.url(f"/variants/longcalls?{query}"), cwd=tmp_path)
     got = {int(line.split("\t")[1]) for line in calls.splitlines()}
     assert FAR in got and 1_000 not in got
+
+
+def test_htslib_on_a_cold_cache_fails_cleanly_then_reads_after_retry_after(svc, tmp_path):
+    """Sources nothing has built yet: samtools and bcftools on their htsget URLs exit non-zero with no records (the
+    ticket is 503 NotReady, and the request starts the build); once it is done the same commands return exactly
+    the records the files were written with inside the region."""
+    from test_csi import write_sam, write_vcf
+
+    positions = [5_000, 150_000, 400_000, 900_000]  # the region [100000, 500000) holds the middle two
+    folder = svc.base / "sources"
+    svc.register("cold-reads", write_sam(folder / "cold.sam", 1_000_000, positions))
+    svc.register("cold-calls", write_vcf(folder / "cold.vcf", 1_000_000, positions))
+    query = "referenceName=chrL&start=100000&end=500000"
+    for source_id, tool, path, column in (
+            ("cold-reads", ["samtools", "view"], f"/reads/cold-reads?{query}", 3),
+            ("cold-calls", ["bcftools", "view", "-H"], f"/variants/cold-calls?{query}", 1)):
+        cold = subprocess.run([*tool, svc.url(path)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert cold.returncode != 0 and cold.stdout == "", cold
+        record = svc.get(f"/files/{source_id}").json()
+        assert record["active_job"] or record["artifacts"]["data"]["ready"]  # the ticket request started it
+        assert svc.fetch(f"/data/{source_id}").status_code == 200  # wait for that build
+        warm = run(*tool, svc.url(path), cwd=tmp_path).splitlines()
+        assert sorted(int(line.split("\t")[column]) for line in warm) == [150_000, 400_000]
