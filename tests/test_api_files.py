@@ -58,7 +58,7 @@ def test_an_id_is_generated_when_absent(service):
 @pytest.mark.parametrize("fields, words", [
     ({"md5": "xyz"}, "md5"),
     ({"md5": None}, "md5"),
-    ({"format": "fasta"}, "format"),
+    ({"format": "fastq"}, "format"),  # reads are not a browser track format
     ({"access": "secret"}, "access"),
     ({"id": "a b"}, "id"),
     ({"id": "x;rm -rf /"}, "id"),
