@@ -21,7 +21,7 @@ NODE_KEYS = {"jobs", "latency-wait", "retries", "default-resources", "set-thread
 
 def rules_of_workflow() -> set[str]:
     return {m.group(1) for path in (REPO / "rules").glob("*.smk")
-            for m in re.finditer(r"^rule (\w+):", path.read_text(), re.MULTILINE)}
+            for m in re.finditer(r"^(?:rule|checkpoint) (\w+):", path.read_text(), re.MULTILINE)}
 
 
 @pytest.mark.parametrize("path", [SITE, NODE], ids=["site", "single-node"])
