@@ -146,9 +146,18 @@ def _paths() -> dict[str, Any]:
                                              **alias},
                                      "head": {"summary": "Headers of the alias; never starts work", **alias}},
         "/jobs/{job_id}": {
-            "get": {"summary": "A job's status", "parameters": [JOB_ID],
-                    "responses": {"200": _json({"$ref": "#/components/schemas/Job"}, "the job"),
-                                  "404": _error("unknown job")}},
+            "get": {"summary": "A job's status; ?wait=S long-polls until it changes", "parameters": [
+                        JOB_ID,
+                        {"name": "wait", "in": "query", "required": False,
+                         "schema": {"type": "number", "minimum": 0, "maximum": 30},
+                         "description": "seconds to wait for a change of the job (against If-None-Match when "
+                                        "sent, else against the job at arrival)"},
+                        {"name": "If-None-Match", "in": "header", "required": False,
+                         "schema": {"type": "string"}, "description": "the ETag of the last view seen"}],
+                    "responses": {"200": _json({"$ref": "#/components/schemas/Job"}, "the job (with an ETag)"),
+                                  "304": {"description": "unchanged since the ETag in If-None-Match"},
+                                  "404": _error("unknown job"),
+                                  "422": _error("wait is not a number between 0 and 30")}},
             "delete": {"summary": "Cancel a job", "security": BEARER, "parameters": [JOB_ID],
                        "responses": {"200": _json({"$ref": "#/components/schemas/Job"}, "cancelled"),
                                      "202": _json({"$ref": "#/components/schemas/Job"}, "stopping"),
