@@ -192,7 +192,10 @@ class Dispatcher:
             yaml.safe_dump(job["config"], handle, sort_keys=True)
         events_path = os.path.join(job_dir, events.EVENTS_FILE)
         open(events_path, "w").close()  # a re-queued job starts a fresh event stream
+        # the rules' `python3` is this service's interpreter (its environment has pysam and this package), not
+        # whichever python3 comes first on the PATH of whoever started the service
         env = dict(os.environ, TMPDIR=job_dir, TRACKPREP_EVENTS_FILE=events_path,
+                   PATH=os.pathsep.join(filter(None, [os.path.dirname(sys.executable), os.environ.get("PATH")])),
                    PYTHONPATH=os.pathsep.join(filter(None, [PLUGIN_PATH, PACKAGE_PARENT,
                                                             os.environ.get("PYTHONPATH")])))
         cmd = snakemake_command(self.settings, job)
