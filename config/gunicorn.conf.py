@@ -7,6 +7,7 @@ gunicorn refuses a request line or a header field over its limits itself, with a
 that never reaches the app. Its limits are raised above the app's own (:mod:`webapp.edge`), so the app
 answers those requests in API.md's JSON shape; gunicorn still answers for what lies beyond them (README).
 """
+from webapp.startup import exit_unless_usable
 from webapp.edge import MAX_HEADER_BYTES, MAX_URL_BYTES
 
 # a request line is method + " " + URL + " HTTP/1.1": gunicorn's largest finite limit (0 would read a
@@ -18,3 +19,9 @@ limit_request_field_size = 2 * MAX_HEADER_BYTES
 
 if MAX_URL_BYTES + len("OPTIONS  HTTP/1.1") > limit_request_line:
     raise ValueError("webapp.edge.MAX_URL_BYTES does not fit in gunicorn's request line limit")
+
+
+
+def on_starting(_server) -> None:
+    """Refuse to start, with one line and exit status 2, when a TRACKPREP_* setting cannot work."""
+    exit_unless_usable()

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from . import db, errors, settings as settings_module
+from . import db, errors, settings as settings_module, startup
 from .edge import JsonEdge
 from .fast_ranges import RangeFastPath
 from .files_api import bp as files_bp
@@ -41,7 +41,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """
     app = Flask(__name__)
     config = dict(test_config or {})
-    settings = config.pop("TRACKPREP_SETTINGS", None) or settings_module.load()
+    settings = config.pop("TRACKPREP_SETTINGS", None)
+    if settings is None:  # a WSGI server's app: refuse unusable settings before serving anything
+        settings = settings_module.load()
+        startup.check(settings)
     app.config.update(TRACKPREP_SETTINGS=settings, MAX_CONTENT_LENGTH=settings.max_upload_bytes,
                       JSON_SORT_KEYS=False)
     app.config.update(config)
