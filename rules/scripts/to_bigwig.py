@@ -51,17 +51,25 @@ class RecordError(ValueError):
         self.line = line
 
 
+Columns = tuple[array, array, array, array]
+
+
 class Track:
     """The records of a track, per chromosome, in columns: start, end, value, source line."""
 
     def __init__(self) -> None:
-        self.columns: dict[str, tuple[array, array, array, array]] = {}
+        self.columns: dict[str, Columns] = {}
+
+    def chrom(self, name: str) -> Columns:
+        """A chromosome's columns, created empty when it is new."""
+        columns = self.columns.get(name)
+        if columns is None:
+            columns = self.columns[name] = (array("q"), array("q"), array("d"), array("q"))
+        return columns
 
     def add(self, chrom: str, start: int, end: int, value: float, line: int) -> None:
         """Keep one interval (0-based, half-open)."""
-        columns = self.columns.get(chrom)
-        if columns is None:
-            columns = self.columns[chrom] = (array("q"), array("q"), array("d"), array("q"))
+        columns = self.chrom(chrom)
         columns[0].append(start)
         columns[1].append(end)
         columns[2].append(value)
@@ -119,18 +127,43 @@ def _lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
             yield number, line
 
 
-def read_bedgraph(handle: IO[bytes]) -> Track:
-    """bedGraph records: ``chrom start end value`` (0-based, half-open), whitespace-separated."""
-    track = Track()
-    for number, line in _lines(handle):
-        fields = line.split()
-        if len(fields) < 4:
-            raise RecordError(number, f"{len(fields)} columns; a bedGraph record has 4: chrom start end value")
+def bedgraph_error(fields: list[bytes], number: int) -> RecordError:
+    """Why a bedGraph line is not a record (the slow path: only for a line the fast path refused)."""
+    if len(fields) < 4:
+        return RecordError(number, f"{len(fields)} columns; a bedGraph record has 4: chrom start end value")
+    try:
         start = _int(fields[1], number, "start")
         end = _int(fields[2], number, "end")
         if start >= end:
             raise RecordError(number, f"start {start} >= end {end}")
-        track.add(fields[0].decode("latin-1"), start, end, _value(fields[3], number), number)
+        _value(fields[3], number)
+    except RecordError as err:
+        return err
+    return RecordError(number, "'_' in a number")  # int() and float() take "1_000": a bedGraph does not
+
+
+def read_bedgraph(handle: IO[bytes]) -> Track:
+    """bedGraph records: ``chrom start end value`` (0-based, half-open), whitespace-separated."""
+    track = Track()
+    last_name, columns = None, None
+    isfinite = math.isfinite
+    for number, raw in enumerate(handle, start=1):
+        fields = raw.split()
+        if not fields or raw.startswith(SKIPPED_PREFIXES):
+            continue
+        try:  # the fast path: every record that is valid passes here
+            start, end, value = int(fields[1]), int(fields[2]), float(fields[3])
+            ok = 0 <= start < end and isfinite(value) and len(fields) >= 4 and b"_" not in raw
+        except (ValueError, IndexError):
+            ok = False
+        if not ok:
+            raise bedgraph_error(fields, number)
+        if fields[0] != last_name:
+            last_name, columns = fields[0], track.chrom(fields[0].decode("latin-1"))
+        columns[0].append(start)
+        columns[1].append(end)
+        columns[2].append(value)
+        columns[3].append(number)
     return track
 
 
