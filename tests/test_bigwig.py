@@ -254,3 +254,26 @@ def test_service_declared_wig_and_an_overlap_failing_with_its_line(service):
     assert "line 3: interval chr1:50-60 overlaps chr1:0-100 on line 1" in job["error"]["reason"], job
     again = service.get("/data/bad")
     assert again.status_code == 409 and "line 3" in again.json()["detail"]
+
+
+def test_the_read_back_check_refuses_a_file_that_does_not_hold_the_records(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("to_bigwig", SCRIPT)
+    to_bigwig = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(to_bigwig)
+    source = coverage_bedgraph(tmp_path / "coverage.bedGraph")
+    out = tmp_path / "good.bw"
+    assert to_bigwig.convert(str(source), "bedgraph", str(out)) == len(intervals_of(source))
+    chrom, start, end, value = intervals_of(source)[0]
+    header = list(pyBigWig.open(str(out)).chroms().items())
+    covered = sum(e - s for _, s, e, _ in intervals_of(source))
+    to_bigwig.check(str(out), header, covered, [(chrom, start, value)])  # the real file passes
+    with pytest.raises(OSError, match="reads"):  # a value the records do not hold
+        to_bigwig.check(str(out), header, covered, [(chrom, start, value + 1)])
+    with pytest.raises(OSError, match="covers"):
+        to_bigwig.check(str(out), header, covered + 1, [])
+    truncated = tmp_path / "truncated.bw"
+    truncated.write_bytes(out.read_bytes()[: out.stat().st_size // 2])
+    with pytest.raises((OSError, RuntimeError)):
+        to_bigwig.check(str(truncated), header, covered, [(chrom, start, value)])
