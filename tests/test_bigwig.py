@@ -229,6 +229,10 @@ def test_service_builds_and_range_serves_the_bigwig(service, tmp_path):
     assert set(record["aliases"]) == {"data"} and record["aliases"]["data"].endswith("-bedgraph-v2.bw")
     assert record["artifacts"]["index"] is None and record["artifacts"]["data"]["ready"]
     assert ranged_copy(service, record["aliases"]["data"], size) == copy.read_bytes()
+    generic = service.get("/data/cov/data.bw", headers={"Range": "bytes=0-3"})
+    assert generic.status_code == 206 and generic.content == copy.read_bytes()[:4]
+    named_index = service.get(record["aliases"]["data"] + ".bai")
+    assert named_index.status_code == 404 and "no index file" in named_index.json()["detail"]
     index = service.get("/index/cov")
     assert index.status_code == 404 and "has no index" in index.json()["detail"]
     assert "indexed inside the data file" in index.json()["detail"]

@@ -47,7 +47,8 @@ def _serve(source: dict, what: str, raw: bool, alias: bool, index_suffix: str | 
     if resolved is None:
         detail = f"source {source['id']!r} ({source['format']}) has no {'upstream ' if raw else ''}index" \
             if what == "index" else f"source {source['id']!r} has no such file"
-        if what == "index" and not raw and layout.FORMATS[source["format"]][0] is not None:
+        if what == "index" and not raw and layout.FORMATS[source["format"]][0] is not None \
+                and not layout.has_index(source["format"]):
             detail += f": its artifact is a bigWig, indexed inside the data file (GET /data/{source['id']})"
         raise NotFound(detail)
     scope = "private" if source["access"] == "restricted" else "public"
@@ -208,7 +209,8 @@ def alias(source_id: str, name: str):
     role = layout.alias_role(source["md5"], source["format"], version, name)
     if role is None:
         aliases = _alias_urls(source)
-        expected = f": use {aliases['data'].rsplit('/', 1)[1]} and its index (GET /files/{source_id})" \
+        expected = f": use {aliases['data'].rsplit('/', 1)[1]}" \
+            f"{' and its index' if 'index' in aliases else ' (a bigWig: no index file)'} (GET /files/{source_id})" \
             if aliases else ""
         raise NotFound(f"source {source_id!r} has no file named {name!r}{expected}")
     what, suffix = role
