@@ -17,6 +17,7 @@ include: "rules/fetch.smk"
 include: "rules/bam.smk"
 include: "rules/tabix.smk"
 include: "rules/fasta.smk"
+include: "rules/bigwig.smk"
 include: "rules/ssr.smk"
 
 

@@ -47,6 +47,9 @@ def _serve(source: dict, what: str, raw: bool, alias: bool, index_suffix: str | 
     if resolved is None:
         detail = f"source {source['id']!r} ({source['format']}) has no {'upstream ' if raw else ''}index" \
             if what == "index" else f"source {source['id']!r} has no such file"
+        if what == "index" and not raw and layout.FORMATS[source["format"]][0] is not None \
+                and not layout.has_index(source["format"]):
+            detail += f": its artifact is a bigWig, indexed inside the data file (GET /data/{source['id']})"
         raise NotFound(detail)
     scope = "private" if source["access"] == "restricted" else "public"
     if resolved.targets is None:  # a local file, streamed as it is; the policy is checked again at every read
@@ -111,11 +114,14 @@ def register_file():
 
 def _alias_urls(source: dict) -> dict | None:
     """The unique extension-bearing alias URLs of a processed source's artifact (None for passthrough):
-    ``data``, and ``index`` once the artifact is complete (its BAI/TBI or CSI, as the data decided)."""
+    ``data``, and ``index`` once the artifact is complete (its BAI/TBI or CSI, as the data decided); a bigWig
+    (no index file) lists ``data`` only."""
     if layout.FORMATS[source["format"]][0] is None:
         return None
     settings = _settings()
     names = layout.alias_names(source["md5"], source["format"], plan.pipeline_version(settings.workflow_dir))
+    if not layout.has_index(source["format"]):
+        return {"data": url_for("files.alias", source_id=source["id"], name=names["data"])}
     index = plan.resolve(settings, source, "index", raw=False)
     index_name = None
     if index is not None and index.ready():
@@ -203,7 +209,8 @@ def alias(source_id: str, name: str):
     role = layout.alias_role(source["md5"], source["format"], version, name)
     if role is None:
         aliases = _alias_urls(source)
-        expected = f": use {aliases['data'].rsplit('/', 1)[1]} and its index (GET /files/{source_id})" \
+        expected = f": use {aliases['data'].rsplit('/', 1)[1]}" \
+            f"{' and its index' if 'index' in aliases else ' (a bigWig: no index file)'} (GET /files/{source_id})" \
             if aliases else ""
         raise NotFound(f"source {source_id!r} has no file named {name!r}{expected}")
     what, suffix = role

@@ -140,7 +140,9 @@ def _paths() -> dict[str, Any]:
         "/data/{source_id}": {"get": {"summary": "The visualization-ready artifact", **data_get},
                               "head": {"summary": "Headers of /data; 404 on a miss, never starts work",
                                        **data_get}},
-        "/index/{source_id}": {"get": {"summary": "The index of exactly the bytes /data serves", **data_get},
+        "/index/{source_id}": {"get": {"summary": "The index of exactly the bytes /data serves (404 for a "
+                                                  "bigWig built from bedgraph/wig: its index is inside /data)",
+                                       **data_get},
                                "head": {"summary": "Headers of /index; never starts work", **data_get}},
         "/data/{source_id}/{name}": {"get": {"summary": "Extension-bearing alias (data.bam, .bai, ...)",
                                              **alias},
@@ -214,7 +216,8 @@ def _components() -> dict[str, Any]:
                                       "created_at": {"type": "string"}, "artifacts": {"type": "object"},
                                       "aliases": {"type": "object", "nullable": True,
                                                   "description": "unique alias URLs (data, index; a fasta "
-                                                                 "also gzi, its BGZF block index) of a "
+                                                                 "also gzi, its BGZF block index; a bedgraph "
+                                                                 "or wig bigWig data only) of a "
                                                                  "processed format's artifact"},
                                       "active_job": {"type": "object", "nullable": True},
                                       "failed_job": {"type": "object", "nullable": True},

@@ -89,7 +89,8 @@ def make(settings: Settings, source: dict[str, Any], resolved: Resolved) -> Plan
 
 
 def processed(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str], list[str], str]:
-    """The artifact files (``data``, ``index``) of a processed format, the job's targets, its key.
+    """The artifact files (``data``, ``index``; ``index`` None for a bigWig) of a processed format, the job's
+    targets, its key.
 
     The job asks for the data and the artifact's record, which the workflow writes last, once the index the
     data needs (BAI/TBI, or CSI past 2^29) is in place; the record names that index. Until then ``index`` is
@@ -100,8 +101,9 @@ def processed(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str
     built = layout.built_index(paths["record"])
     extra = {name: paths[name] for name in layout.extra_files(source["format"])}  # a FASTA's .gzi
     targets = [paths["data"], paths["record"]] + ([built] if built else []) + list(extra.values())
-    return ({"data": paths["data"], "index": built or paths["index"], **extra}, targets,
-            os.path.dirname(paths["data"]))
+    # a bigWig has no index file: its data is its own index (``index`` None, so /index answers 404)
+    index = (built or paths["index"]) if "index" in paths else None
+    return ({"data": paths["data"], "index": index, **extra}, targets, os.path.dirname(paths["data"]))
 
 
 def upstream(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str | None], list[str] | None,
