@@ -1,5 +1,5 @@
-"""Feature name search (GET /features/{id}) on a real `trackprep serve`, and the name index a plain `snakemake`
-run builds at its cache path.
+"""Feature name search (GET /features/{id}) on a real `trackprep serve`, and the name index a plain
+`snakemake` run builds at its cache path.
 
 Every expected name and coordinate is read from the input file here, with a parse of its own (GFF/GTF rows
 split on tabs and ``;``, BED column 4, a bigBed through pyBigWig): never from the index under test.
@@ -109,8 +109,8 @@ def test_plain_snakemake_builds_an_index_holding_every_distinct_name_of_each_ann
     # the GTFs: every gene is found under its gene_id and gene_name at its gene row's span
     for name in ("pyranges_ensembl.gtf", "pyranges_gencode_human.gtf.gz"):
         rows = set(index_rows(targets[str(TRACKS / name)]))
-        genes = [(chrom, start - 1, end, attrs) for chrom, kind, start, end, attrs in gff_records(TRACKS / name)
-                 if kind == "gene"]
+        genes = [(chrom, start - 1, end, attrs)
+                 for chrom, kind, start, end, attrs in gff_records(TRACKS / name) if kind == "gene"]
         assert genes
         for chrom, start, end, attrs in genes:
             assert (attrs["gene_id"], chrom, start, end) in rows
@@ -166,6 +166,8 @@ def test_a_malformed_row_fails_the_index_naming_the_stage_and_the_line(engine):
 def test_cold_search_is_202_then_finds_a_gene_at_its_gff_coordinates_by_any_case_prefix(service):
     path = TRACKS / "htslib_gff_file.gff"
     assert service.register("ann", path).status_code == 201
+    assert service.http.head(service.url("/features/ann?q=x")).status_code == 404  # a probe starts nothing
+    assert service.jobs() == []
     cold = service.get("/features/ann", params={"q": "OTTHUMG"})
     assert cold.status_code == 202, cold.text
     body = cold.json()
@@ -180,7 +182,8 @@ def test_cold_search_is_202_then_finds_a_gene_at_its_gff_coordinates_by_any_case
     for query in ("OTTHUMG", "otthumg", "oTtHuMg00000137358"):
         response = service.get("/features/ann", params={"q": query})
         body = response.json()
-        assert body["source"] == "ann" and body["query"] == query and body["coordinates"] == "0-based, half-open"
+        assert body["source"] == "ann" and body["query"] == query
+        assert body["coordinates"] == "0-based, half-open"
         assert hits(response) == [gene]  # ID and Name are the same string here: one feature
     # the features job built the artifact too (one workflow key): /data is served without a new job
     jobs_before = len(service.jobs())
@@ -208,12 +211,14 @@ def test_gtf_gene_name_and_transcript_name_are_found_at_their_rows_spans(service
     records = gff_records(path)
     (gene,) = [(chrom, start - 1, end) for chrom, kind, start, end, a in records
                if kind == "gene" and a["gene_name"] == "DDX11L1"]
-    transcripts = sorted((a["transcript_name"], chrom, start - 1, end) for chrom, kind, start, end, a in records
+    transcripts = sorted((a["transcript_name"], chrom, start - 1, end)
+                         for chrom, kind, start, end, a in records
                          if kind == "transcript" and a["gene_name"] == "DDX11L1")
     assert transcripts
     got = hits(service.fetch("/features/gtf?q=ddx11l1"))
     assert got == [("DDX11L1", *gene)] + transcripts
-    gene_id = next(a["gene_id"] for _c, kind, *_r, a in records if kind == "gene" and a["gene_name"] == "DDX11L1")
+    gene_id = next(a["gene_id"] for _c, kind, *_r, a in records
+                   if kind == "gene" and a["gene_name"] == "DDX11L1")
     assert hits(service.get(f"/features/gtf?q={gene_id.lower()}")) == [(gene_id, *gene)]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from . import feature_index, layout, plan
-from .errors import ApiError, Invalid
+from .errors import ApiError, Invalid, NotFound
 from .files_api import start_build, visible_source
 
 bp = Blueprint("features", __name__)
@@ -51,6 +51,9 @@ def search(source_id: str):
     query, limit = _params()
     resolved = plan.features(current_app.config["TRACKPREP_SETTINGS"], source)
     if not resolved.ready():
+        if request.method == "HEAD":  # probes never start work (as /data)
+            raise NotFound(f"the feature index of source {source_id!r} is not built yet; a GET starts the "
+                           "build")
         pending = start_build(source, resolved, "feature index")
         if pending is not None:
             return pending
