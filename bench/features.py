@@ -198,6 +198,11 @@ def main() -> int:
                 raise SystemExit(f"the build ended {job['status']}: {job.get('error')}")
             log.info("build through the service (202 -> job completed: artifact + index): %.1f s", build)
             index = next(work.rglob("features.sqlite"))
+            for stage in ("sort_bgzip.gff3", "feature_names_sqlite"):  # Snakemake's own stage timings
+                tsv = next(work.rglob(f"{stage}.benchmark.tsv"), None)
+                if tsv is not None:
+                    seconds = float(tsv.read_text().splitlines()[1].split("\t")[0])
+                    log.info("  stage %s: %.1f s", stage, seconds)
             log.info("index: %.1f MB", index.stat().st_size / 1e6)
 
             latencies, hits = [], 0

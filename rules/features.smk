@@ -13,6 +13,8 @@ rule feature_names_sqlite:
         bgzf=script("check_bgzf.py"),
     log:
         f"{{root}}/logs/v{VERSION}/{{fmt}}/{{md5}}/feature_names_sqlite.log",
+    benchmark:
+        f"{{root}}/logs/v{VERSION}/{{fmt}}/{{md5}}/feature_names_sqlite.benchmark.tsv"
     wildcard_constraints:
         fmt="|".join(layout.FEATURE_FORMATS),
     threads: 1  # one pass over the rows, then SQLite's single-threaded GROUP BY
