@@ -55,15 +55,15 @@ def prefix_bounds(query: str) -> tuple[str, str]:
     return low, low + TOP
 
 
-def write(path: str, features: Iterable[tuple[str, str, int, int]], meta: dict[str, str]) -> int:
-    """Write an index of ``(name, chrom, start, end)`` rows (duplicates collapse) into a new file at
-    ``path``; returns the number of rows stored."""
+def write(path: str, features: Iterable[tuple[str, str, str, int, int]], meta: dict[str, str]) -> int:
+    """Write an index of ``(fold(name), name, chrom, start, end)`` rows (duplicates collapse; in key order
+    they are appended, not inserted) into a new file at ``path``; returns the number of rows stored."""
     db = sqlite3.connect(path)
     try:
         db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;" + SCHEMA)
         db.executemany('INSERT OR IGNORE INTO features (key, name, chrom, start, "end")'
                        ' VALUES (?, ?, ?, ?, ?)',
-                       ((fold(name), name, chrom, start, end) for name, chrom, start, end in features))
+                       features)
         count = db.execute("SELECT count(*) FROM features").fetchone()[0]
         db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
                        sorted({**meta, "coordinates": COORDINATES, "features": str(count)}.items()))

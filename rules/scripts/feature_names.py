@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import sqlite3
 import sys
 import tempfile
@@ -41,22 +42,25 @@ def open_text(path: str) -> IO[str]:
     return open(path, encoding="utf-8", errors="replace", newline="\n")
 
 
+# a name attribute at the start of column 9 or after a ";": GFF3 ``key=value``, GTF ``key "value"`` (or unquoted)
+NAME_ATTR = re.compile(r'(?:^|;)[ \t]*(' + "|".join(feature_index.NAME_KEYS)
+                       + r')(?:[ \t]*=([^;]*)|[ \t]+"([^"]*)"|[ \t]+([^;"]*))')
+
+
 def attributes(column: str) -> dict[str, str]:
-    """The attributes of a GFF3 (``k=v;k=v``, percent-decoded) or GTF (``k "v"; k "v";``) column 9; only
-    :data:`feature_index.NAME_KEYS` are kept."""
+    """The name attributes (:data:`feature_index.NAME_KEYS`) of a GFF3 (``k=v;k=v``, percent-decoded) or GTF
+    (``k "v"; k "v";``) column 9: the first non-empty value of each key."""
     found: dict[str, str] = {}
-    for part in column.split(";"):
-        part = part.strip()
-        if not part:
+    for key, gff3, quoted, bare in NAME_ATTR.findall(column):
+        if key in found:
             continue
-        key, eq, value = part.partition("=")
-        if not eq or " " in key.strip():  # GTF: key "value"
-            key, _, value = part.partition(" ")
-            value = value.strip().strip('"')
+        if gff3:
+            value = gff3.strip()
+            if "%" in value:
+                value = unquote(value)
         else:
-            value = unquote(value.strip())
-        key = key.strip()
-        if key in feature_index.NAME_KEYS and value and key not in found:
+            value = quoted.strip() if quoted else bare.strip()
+        if value:
             found[key] = value
     return found
 
@@ -142,7 +146,7 @@ def build(fmt: str, source: str, out: str, scratch_dir: str) -> tuple[int, int, 
         db = sqlite3.connect(os.path.join(scratch, "groups.sqlite"))
         db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
                          "CREATE TABLE span (grp TEXT, chrom TEXT, start INTEGER, stop INTEGER);"
-                         "CREATE TABLE name (grp TEXT, chrom TEXT, name TEXT);")
+                         "CREATE TABLE name (grp TEXT, chrom TEXT, key TEXT, name TEXT);")
 
         with open_text(source) as handle:
             parsed = gff_rows(handle) if fmt in GFF_FORMATS else bed_rows(handle)
@@ -156,19 +160,20 @@ def build(fmt: str, source: str, out: str, scratch_dir: str) -> tuple[int, int, 
             batch_span, batch_name = [], []
             for group, chrom, start, end, names in memberships(fmt, counted()):
                 batch_span.append((group, chrom, start, end))
-                batch_name.extend((group, chrom, name) for name in names)
+                batch_name.extend((group, chrom, feature_index.fold(name), name) for name in names)
                 names_seen.update(names)
                 if len(batch_span) >= 50_000:
                     db.executemany("INSERT INTO span VALUES (?, ?, ?, ?)", batch_span)
-                    db.executemany("INSERT INTO name VALUES (?, ?, ?)", batch_name)
+                    db.executemany("INSERT INTO name VALUES (?, ?, ?, ?)", batch_name)
                     batch_span, batch_name = [], []
             db.executemany("INSERT INTO span VALUES (?, ?, ?, ?)", batch_span)
-            db.executemany("INSERT INTO name VALUES (?, ?, ?)", batch_name)
+            db.executemany("INSERT INTO name VALUES (?, ?, ?, ?)", batch_name)
         db.executescript("CREATE TABLE extent AS SELECT grp, chrom, min(start) AS start, max(stop) AS stop"
                          " FROM span GROUP BY grp, chrom;"
                          "CREATE INDEX extent_grp ON extent (grp, chrom);")
-        features = db.execute("SELECT DISTINCT name.name, name.chrom, extent.start, extent.stop FROM name"
-                              " JOIN extent ON extent.grp = name.grp AND extent.chrom = name.chrom")
+        features = db.execute("SELECT DISTINCT name.key, name.name, name.chrom, extent.start, extent.stop"
+                              " FROM name JOIN extent ON extent.grp = name.grp AND extent.chrom = name.chrom"
+                              " ORDER BY 1, 2, 3, 4, 5")
         stored = feature_index.write(out, features, {"format": fmt, "rows": str(rows_read),
                                                      "names": str(len(names_seen))})
         db.close()
