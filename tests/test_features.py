@@ -265,3 +265,22 @@ def test_unknown_source_is_404_and_a_format_without_names_is_422(service):
         assert response.status_code == 422
         assert "annotation formats" in response.json()["detail"]
     assert service.jobs() == []
+
+
+def test_a_failed_build_is_remembered_as_data_does_and_delete_removes_the_index(service):
+    service.register("bad", TRACKS / "pybedtools_dm3-chr2L-5M-invalid.gff.gz")
+    cold = service.get("/features/bad?q=a")
+    assert cold.status_code == 202
+    job = service.wait_job(cold.json()["job_id"])
+    assert job["status"] == "failed", dump(job)
+    for path in ("/features/bad?q=a", "/data/bad"):  # one key: the same remembered failure, no new job
+        again = service.get(path)
+        assert again.status_code == 409 and again.json()["job_id"] == job["job_id"], path
+    assert len(service.jobs()) == 1
+
+    service.register("ann", TRACKS / "htslib_bed_file.bed")
+    assert hits(service.fetch("/features/ann?q=x1"))
+    (index,) = service.cache.rglob("features.sqlite")
+    assert service.http.delete(service.url("/files/ann"), headers=service.auth()).status_code == 200
+    assert not index.exists()
+    assert service.get("/features/ann?q=x1").status_code == 404
