@@ -173,6 +173,9 @@ def test_cold_search_is_202_then_finds_a_gene_at_its_gff_coordinates_by_any_case
     body = cold.json()
     assert cold.headers["Location"] == body["status_url"] == f"/jobs/{body['job_id']}"
     assert cold.headers["Retry-After"] == "5"
+    # /data of the same source attaches to that one job (one workflow key), and so does a second search
+    assert service.get("/data/ann").json()["job_id"] == body["job_id"]
+    assert service.get("/features/ann", params={"q": "x"}).json()["job_id"] == body["job_id"]
     job = service.wait_job(body["job_id"])
     assert job["status"] == "completed", dump(job)
     assert any(a.endswith("/features.sqlite") for a in job["artifacts"])
