@@ -214,6 +214,15 @@ def text_input(wildcards):
     return source_file(row)
 
 
+def features_input(wildcards):
+    """The rows a feature name index reads: the verified source (a GTF as it is, its gene_name/gene_id
+    intact), or a bigBed's converted BED."""
+    row = source_entry(wildcards, kinds=("gff3", "bed"))
+    if row["format"] == "bigbed":
+        return f"{wildcards.root}/work/bigbed/{wildcards.md5}/converted.bed"
+    return source_file(row)
+
+
 def converted_input(wildcards):
     """The verified GTF or bigBed source of a conversion step."""
     return source_file(source_entry(wildcards))

@@ -14,6 +14,7 @@ from flask import Flask, Response, request
 
 from . import db, errors, settings as settings_module, startup
 from .edge import JsonEdge
+from .features_api import bp as features_bp
 from .fast_ranges import RangeFastPath
 from .files_api import bp as files_bp
 from .htsget_api import bp as htsget_bp
@@ -52,7 +53,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     errors.register(app)
-    for blueprint in (files_bp, jobs_bp, meta_bp, htsget_bp):
+    for blueprint in (files_bp, jobs_bp, meta_bp, htsget_bp, features_bp):
         app.register_blueprint(blueprint)
     for name in EXTENSIONS:
         if importlib.util.find_spec(name) is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from . import cache_files, jobs, layout, plan, serving, sources
 from .auth import require_token, token_valid
@@ -69,6 +69,17 @@ def _serve(source: dict, what: str, raw: bool, alias: bool, index_suffix: str | 
         return serving.send(resolved.path, resolved.path, cache_control)
     if request.method == "HEAD":
         raise NotFound(f"the {what} of source {source['id']!r} is not built yet; a GET starts the build")
+    pending = start_build(source, resolved, what, alias)
+    if pending is None:  # built while we looked
+        return _serve(source, what, raw, alias, index_suffix)
+    return pending
+
+
+def start_build(source: dict, resolved: plan.Resolved, what: str, alias: bool = False) -> Response | None:
+    """Start (or join) the one job that builds ``resolved`` under its workflow key; every route with a cache
+    miss goes through here. Returns the 202 + job link response, or None when the files were built while we
+    looked. Raises BuildFailed for a remembered failure of the key, and NotReady (503 + Retry-After) instead
+    of the 202 when ``alias`` (htslib clients take any 2xx for the file itself)."""
     failed = jobs.remembered_failure(get_db(), resolved.key, source["created_at"])
     if failed is not None:
         links = _job_links(failed)
@@ -77,12 +88,12 @@ def _serve(source: dict, what: str, raw: bool, alias: bool, index_suffix: str | 
                           "request fails the same way until the source is registered anew (DELETE "
                           f"/files/{source['id']}, then POST /files) or an operator retries the job (POST "
                           f"{links['status_url']}/retry)", {"Location": links["status_url"]}, links)
-    work = plan.make(settings, source, resolved)
+    work = plan.make(_settings(), source, resolved)
     job, _created = jobs.submit(get_db(), work.kind, work.key, work.targets, work.config, files=work.files,
                                 work_dirs=work.work_dirs, source_id=source["id"], private=work.private,
                                 satisfied=resolved.ready)
-    if job is None:  # built while we looked
-        return _serve(source, what, raw, alias, index_suffix)
+    if job is None:
+        return None
     links = _job_links(job)
     if alias:  # htslib takes any 2xx for the file itself: tell it to come back instead
         raise NotReady(f"the {what} of source {source['id']!r} is being built (job {job['id']}); retry later",

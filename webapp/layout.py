@@ -293,6 +293,20 @@ def has_index(fmt: str) -> bool:
     return kind is not None and KINDS[kind].has_index
 
 
+# annotation formats whose records carry names: their artifact gets a feature name index beside it on demand
+# (GET /features/{id}; rules/features.smk; webapp/feature_index.py holds its schema)
+FEATURE_FORMATS = ("gff", "gff3", "gtf", "bed", "narrowpeak", "broadpeak", "bigbed")
+FEATURES_NAME = "features.sqlite"
+
+
+def features_path(cache_dir: str, md5: str, fmt: str, access: str, version: int) -> str:
+    """Where the feature name index of an annotation source lives: beside its artifact, under its key."""
+    if fmt not in FEATURE_FORMATS:
+        raise ValueError(f"format {fmt!r} has no feature names; feature search covers "
+                         f"{', '.join(FEATURE_FORMATS)}")
+    return os.path.join(artifact_dir(cache_dir, md5, fmt, access, version), FEATURES_NAME)
+
+
 def tabix_preset(fmt: str) -> str:
     """The tabix preset of a format's records (``bam`` for BAM, which samtools indexes)."""
     kind = FORMATS[fmt][0]

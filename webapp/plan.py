@@ -2,6 +2,8 @@
 
 - processed formats: ``/data`` and ``/index`` serve the artifact and its own index; both are one job's targets
   (workflow key: the artifact directory).
+- annotation formats: ``/features`` searches the feature name index beside the artifact; its job builds the
+  artifact too (same workflow key: a /data request that attaches to it gets what it asked for).
 - passthrough formats, and ``?raw=true`` for any format: a local source (and its local sidecar) streams as it
   is; a remote one is fetched, md5-verified, into ``{cache}/src/<md5>/`` together with its sidecar index, if
   any (workflow key: that directory).
@@ -134,3 +136,12 @@ def resolve(settings: Settings, source: dict[str, Any], what: str, raw: bool) ->
     else:
         paths, targets, key = processed(settings, source)
     return None if paths.get(what) is None else Resolved(paths[what], targets, key)
+
+
+def features(settings: Settings, source: dict[str, Any]) -> Resolved:
+    """The feature name index of an annotation source (``layout.FEATURE_FORMATS``) and the job that builds
+    it: the artifact's own targets plus the index, under the artifact's workflow key."""
+    _paths, targets, key = processed(settings, source)
+    path = layout.features_path(settings.cache_dir, source["md5"], source["format"], source["access"],
+                                pipeline_version(settings.workflow_dir))
+    return Resolved(path, targets + [path], key)
