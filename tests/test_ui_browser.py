@@ -133,6 +133,8 @@ def test_cold_name_sorted_bam_shows_progress_then_reads(ui_service, page, tmp_pa
     """)
     page.goto(ui_service.url("/ui/sources/reads-namesorted"))
     page.wait_for_selector("#build:not([hidden])", timeout=30_000)
+    page.wait_for_function("document.querySelector('#build [data-field=summary]').textContent !== ''",
+                           timeout=30_000)
     screenshot(page, tmp_path, "source-building")
     wait_drawn(page)
     seen = page.evaluate("window.__seen")
@@ -165,13 +167,12 @@ def test_locus_box_moves_the_view(ui_service, page):
     wait_drawn(page)
     with pysam.VariantFile(str(TRACKS / SAMPLES["calls"][0])) as vcf:
         last = list(vcf)[-1]
+    before = page.evaluate("window.trackprepView.loci()")
     target = f"{last.chrom}:{max(1, last.pos - 50)}-{last.pos + 50}"
     page.fill("#locus", target)
     page.press("#locus", "Enter")
-    page.wait_for_function("window.trackprepView.browser.currentLoci()[0].startsWith(%r)" % f"{last.chrom}:",
-                           timeout=10_000)
-    loci = page.evaluate("window.trackprepView.browser.currentLoci()")
-    chrom, span = loci[0].rsplit(":", 1)
+    page.wait_for_function("window.trackprepView.loci() !== %r" % before, timeout=10_000)
+    chrom, span = page.evaluate("window.trackprepView.loci()").rsplit(":", 1)
     start, end = (int(x.replace(",", "")) for x in span.split("-"))
     assert chrom == last.chrom and start <= last.pos <= end
 
@@ -188,10 +189,11 @@ def test_job_page_reaches_completed(ui_service, page, tmp_path):
     screenshot(page, tmp_path, "job")
 
 
-def test_unknown_pages_answer_404_in_html(ui_service, page):
-    response = page.goto(ui_service.url("/ui/sources/no-such-source"))
-    assert response.status == 404 and "Not found" in page.inner_text("h1")
-    response = page.goto(ui_service.url("/ui/sources/secret-reads"))  # restricted, no token
-    assert response.status == 404
-    # the 404s above are the page's answer, not a script's error
-    page.on("console", lambda message: None)
+def test_unknown_and_restricted_pages_answer_404_in_html(ui_service):
+    for path in ("/ui/sources/no-such-source", "/ui/sources/secret-reads", "/ui/jobs/no-such-job"):
+        response = ui_service.get(path)  # restricted: without the token it is as unknown
+        assert response.status_code == 404, path
+        assert response.headers["Content-Type"].startswith("text/html") and "<h1>Not found</h1>" in response.text
+    with_token = ui_service.get("/", headers=ui_service.auth())
+    assert 'data-source-id="secret-reads"' in with_token.text
+    assert 'data-source-id="secret-reads"' not in ui_service.get("/").text

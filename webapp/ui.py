@@ -177,9 +177,10 @@ def _end(record: str, kind: str, start: int) -> int:
 def _locus(first: tuple[str, int] | None, lengths: dict[str, int]) -> str | None:
     if first is None:
         return None
-    contig, start = first
+    contig, first_start = first
+    start = max(0, first_start - LOCUS_SPAN // 20)  # the first record a little in from the left edge
     end = min(start + LOCUS_SPAN, lengths.get(contig) or start + LOCUS_SPAN)
-    return f"{contig}:{start + 1}-{max(end, start + 1)}"
+    return f"{contig}:{start + 1:,}-{max(end, start + 1):,}"
 
 
 @bp.get("/ui/sources/<source_id>/genome")

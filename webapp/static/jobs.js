@@ -69,7 +69,7 @@ export function render(root, view) {
       text.className = `job-status status-${view.status}`;
     }
     const message = element.querySelector('[data-field="message"]');
-    if (message) message.textContent = view.message;
+    if (message) message.textContent = view.message === view.status ? "" : view.message;
   }
   for (const message of root.querySelectorAll(`[data-job-message="${view.job_id}"]`)) {
     message.textContent = view.message;

@@ -12,14 +12,36 @@ const locusInput = document.getElementById("locus");
 const sourceId = section.dataset.sourceId;
 
 // what the page and its tests can ask: the igv.js browser once drawn, and how many features are in view
-const view = (window.trackprepView = { state: "loading", browser: null, error: null });
+const view = (window.trackprepView = { state: "loading", browser: null, error: null, referenceless: true });
 
 function say(text) {
   status.textContent = text;
 }
 
-/** The genome settings once the artifact is built; null while it is not (503). */
+// Without a reference FASTA (this view's reference is the artifact's own sequence names and lengths), igv.js
+// logs "No sequence for: chr:start-end" as an error every time it loads alignments: it would colour mismatches
+// against the reference, and there is none. That is the expected state here, not a failure, so exactly that
+// message is passed on as a console note instead. Every other error still reaches the console.
+const consoleError = console.error.bind(console);
+console.error = (...args) => {
+  if (typeof args[0] === "string" && args[0].startsWith("No sequence for") && view.referenceless) {
+    console.info(`no reference sequence (none registered): ${args[0]}`);
+    return;
+  }
+  consoleError(...args);
+};
+
+/** True when the source's artifact is complete (GET /files/{id} says so: it never answers 503). */
+async function built() {
+  const response = await fetch(section.dataset.recordUrl, { cache: "no-store" });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.detail || `the server answered ${response.status}`);
+  return Boolean(body.artifacts.data && body.artifacts.data.ready);
+}
+
+/** The genome settings once the artifact is built; null while it is not. */
 async function genomeSettings() {
+  if (!(await built())) return null;
   const response = await fetch(section.dataset.genomeUrl, { cache: "no-store" });
   if (response.status === 503) return null;
   const body = await response.json();
@@ -82,6 +104,15 @@ function featuresInView() {
 }
 view.featuresInView = featuresInView;
 
+/** The loci in view as one string ("chr1:1-100", or several separated by spaces). */
+function lociText(browser) {
+  const loci = browser.currentLoci();
+  const text = Array.isArray(loci) ? loci.join(" ") : loci;
+  return text.replace(/:(\d+)-(\d+)/g, (_, start, end) =>
+    `:${Number(start).toLocaleString("en-US")}-${Number(end).toLocaleString("en-US")}`);
+}
+view.loci = () => (view.browser ? lociText(view.browser) : "");
+
 async function draw(settings) {
   say(`Drawing ${settings.chromosomes.length.toLocaleString("en-US")} sequence(s)…`);
   const browser = await igv.createBrowser(document.getElementById("igv"), {
@@ -103,9 +134,9 @@ async function draw(settings) {
   build.hidden = true;
   locusInput.disabled = false;
   locusForm.querySelector("button").disabled = false;
-  locusInput.value = browser.currentLoci ? browser.currentLoci().join(" ") : settings.locus || "";
+  locusInput.value = lociText(browser);
   browser.on("locuschange", () => {
-    if (document.activeElement !== locusInput && browser.currentLoci) locusInput.value = browser.currentLoci().join(" ");
+    if (document.activeElement !== locusInput) locusInput.value = lociText(browser);
   });
   say(`Showing ${sourceId}.`);
 }
