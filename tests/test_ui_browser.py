@@ -25,6 +25,7 @@ SAMPLES = {  # id -> (file, registration fields)
     "genes": ("htslib_gff_file.gff", {"format": "gff3"}),
     "peaks": ("htslib_bed_file.bed", {}),
     "secret-reads": ("pybedtools_x.bam", {"access": "restricted"}),
+    "peaks-narrow": ("pybedtools_example.narrowPeak", {}),
 }
 
 
@@ -109,7 +110,6 @@ def test_home_lists_the_registered_sources_and_hides_restricted_ones(ui_service,
     rows = page.locator("table.sources tbody tr")
     assert [rows.nth(i).get_attribute("data-source-id") for i in range(rows.count())] == ["calls"]
     page.goto(ui_service.url("/"))
-    screenshot(page, tmp_path, "home")
     # narrow: nothing wider than the screen
     page.set_viewport_size({"width": 390, "height": 800})
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
@@ -197,3 +197,26 @@ def test_unknown_and_restricted_pages_answer_404_in_html(ui_service):
     with_token = ui_service.get("/", headers=ui_service.auth())
     assert 'data-source-id="secret-reads"' in with_token.text
     assert 'data-source-id="secret-reads"' not in ui_service.get("/").text
+
+
+def test_home_follows_a_job_live_without_a_reload(ui_service, page, tmp_path):
+    started = ui_service.get("/data/peaks-narrow")
+    assert started.status_code == 202, started.text
+    job_id = started.json()["job_id"]
+    page.goto(ui_service.url("/"))  # the page as a person opens it while the job is queued or running
+    page.evaluate("window.__sameDocument = true")
+    row = page.locator(f'table.jobs [data-job-id="{job_id}"]')
+    assert row.count() == 1
+    # a snakemake run takes seconds: the page came while it was still active (else there is nothing to follow)
+    assert row.get_attribute("data-status") in ("queued", "running")
+    page.wait_for_function(
+        "id => document.querySelector(`table.jobs [data-job-id='${id}']`).dataset.status === 'completed'",
+        arg=job_id, timeout=240_000)
+    assert page.evaluate("window.__sameDocument === true")  # updated in place, not reloaded
+    assert row.locator("progress").get_attribute("value") == "1"
+    assert row.locator('[data-field="summary"]').inner_text() == "completed"
+    # every public job is listed, newest first, as GET /jobs lists them without the token
+    public = [job["job_id"] for job in ui_service.get("/jobs").json()["jobs"]]
+    shown = [row.get_attribute("data-job-id") for row in page.locator("table.jobs .job-progress").all()]
+    assert shown == public[:20]
+    screenshot(page, tmp_path, "home")
