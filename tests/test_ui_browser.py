@@ -220,3 +220,22 @@ def test_home_follows_a_job_live_without_a_reload(ui_service, page, tmp_path):
     shown = [row.get_attribute("data-job-id") for row in page.locator("table.jobs .job-progress").all()]
     assert shown == public[:20]
     screenshot(page, tmp_path, "home")
+
+
+def test_a_failed_build_shows_its_reason_on_the_view_and_the_job_page(ui_service, page, tmp_path):
+    name = "pybedtools_dm3-chr2L-5M-invalid.gff.gz"  # conftest.INVALID_TRACKS: the build must fail
+    response = ui_service.register("broken-genes", TRACKS / name)
+    assert response.status_code == 201, response.text
+    started = ui_service.get("/data/broken-genes")
+    assert started.status_code == 202, started.text
+    job = ui_service.wait_job(started.json()["job_id"])
+    assert job["status"] == "failed"
+    page.goto(ui_service.url("/ui/sources/broken-genes"))
+    wait_for = "window.trackprepView && window.trackprepView.state === 'failed'"
+    page.wait_for_function(wait_for, timeout=30_000)
+    assert job["error"]["reason"] in page.inner_text("#viewer-status")
+    page.click("#viewer-status a")
+    page.wait_for_url(f"**/ui/jobs/{job['job_id']}")
+    assert page.inner_text(".outcome h2") == "Failed"
+    assert job["error"]["reason"] in page.inner_text(".outcome .reason")
+    screenshot(page, tmp_path, "job-failed")

@@ -36,7 +36,14 @@ async function built() {
   const response = await fetch(section.dataset.recordUrl, { cache: "no-store" });
   const body = await response.json();
   if (!response.ok) throw new Error(body.detail || `the server answered ${response.status}`);
-  return Boolean(body.artifacts.data && body.artifacts.data.ready);
+  const ready = Boolean(body.artifacts.data && body.artifacts.data.ready);
+  if (!ready && body.failed_job && !body.active_job) {
+    // the build failed and /data would answer that failure (409) until the source is registered anew
+    view.failedJob = body.failed_job.job_id;
+    const reason = (body.failed_job.error && body.failed_job.error.reason) || body.failed_job.message;
+    throw new Error(`building it failed: ${reason}`);
+  }
+  return ready;
 }
 
 /** The genome settings once the artifact is built; null while it is not. */
@@ -167,6 +174,12 @@ async function main() {
     view.error = String(error.message || error);
     say(`Cannot show this source: ${view.error}`);
     status.classList.add("error");
+    if (view.failedJob) {
+      const link = document.createElement("a");
+      link.href = section.dataset.jobPage.replace("JOB", encodeURIComponent(view.failedJob));
+      link.textContent = "What happened (job page)";
+      status.append(" ", link);
+    }
   }
 }
 
