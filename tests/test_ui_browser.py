@@ -101,6 +101,13 @@ def test_home_lists_the_registered_sources_and_hides_restricted_ones(ui_service,
     hrefs = {link.inner_text(): link.get_attribute("href") for link in row.locator("td.links a").all()}
     assert hrefs == {"view": "/ui/sources/reads-namesorted", "download": "/data/reads-namesorted",
                      "index": "/index/reads-namesorted", "raw": "/data/reads-namesorted?raw=true"}
+    # the keyboard reaches the skip link, the navigation and then the filter controls, in that order
+    focused = []
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
+    assert focused[0] == "Skip to content"
+    assert focused.index("prefix") < focused.index("format") < focused.index("Filter")
     # every control has a label, and the filter form filters on the server
     for control in page.locator("form.filters input, form.filters select").all():
         assert page.locator(f'label[for="{control.get_attribute("id")}"]').count() == 1

@@ -81,7 +81,7 @@ def home():
     first_url = f"{url_for('ui.home')}?{urlencode(filters)}" if after else None
     listed = [{**row, "state": state_of(row), "processed": layout.FORMATS[row["format"]][0] is not None}
               for row in rows]
-    recent = [jobs.public_view(get_db(), job, _settings().cache_dir)
+    recent = [{**jobs.public_view(get_db(), job, _settings().cache_dir), "source_id": job["source_id"]}
               for job in jobs.list_jobs(get_db(), limit=RECENT_JOBS, include_private=token_valid())]
     return render_template("home.html", sources=listed, total=total, prefix=prefix, fmt=fmt,
                            formats=sorted(layout.FORMATS), next_url=next_url, first_url=first_url,
