@@ -55,7 +55,7 @@ def test_home_shows_the_artifact_state_as_data_decides_it(service):
     def state(source_id: str) -> str:
         html = service.get("/").text
         row = html[html.index(f'<tr data-source-id="{source_id}">'):]
-        cell = re.search(r'<td class="state state-([a-z_]+)">', row)
+        cell = re.search(r'<td class="state state-([a-z_]+)"', row)
         return cell.group(1)
 
     assert state("reads") == "not_built"
