@@ -115,3 +115,46 @@ def test_pages_do_not_change_the_api(service):
     static = service.get("/static/vendor/igv/igv.esm.min.js")
     assert static.status_code == 200 and "javascript" in static.headers["Content-Type"]
     assert service.get("/static/vendor/igv/LICENSE").status_code == 200
+
+
+def test_index_extents_bound_each_sequence_from_the_index_alone(tmp_path):
+    """Large tabix artifacts take their sequence lengths from the index: at or past the last record's end,
+    less than one 16 kb window past it (records here are short, so they sit in the finest bins)."""
+    from webapp.ui import index_extents
+
+    for name, preset, column_end in (("htslib_index.vcf", "vcf", None), ("htslib_bed_file.bed", "bed", 2)):
+        ends: dict[str, int] = {}
+        for line in (TRACKS / name).read_text().splitlines():
+            if line.startswith(("#", "track", "browser")) or not line.strip():
+                continue
+            fields = line.split("\t")
+            end = int(fields[column_end]) if column_end else int(fields[1]) - 1 + len(fields[3])
+            ends[fields[0]] = max(ends.get(fields[0], 0), end)
+        for csi in (False, True):
+            copy = tmp_path / f"{'csi' if csi else 'tbi'}-{name}"
+            copy.write_text((TRACKS / name).read_text())
+            pysam.tabix_index(str(copy), preset=preset, csi=csi, keep_original=True, force=True)
+            data = f"{copy}.gz"
+            extents = index_extents(f"{data}.{'csi' if csi else 'tbi'}")
+            assert set(extents) == set(ends), (name, csi)
+            for contig, end in ends.items():
+                assert end <= extents[contig] < end + 16_384, (name, csi, contig, end, extents[contig])
+
+
+def test_a_large_artifact_takes_its_lengths_from_the_index(service, monkeypatch):
+    from webapp import ui
+
+    assert service.register("peaks", TRACKS / "htslib_bed_file.bed").status_code == 201
+    assert service.fetch("/data/peaks").status_code == 200
+    [artifact] = service.cache.rglob("data.bed.gz")
+    ui.sequences.cache_clear()
+    scanned, scanned_locus = ui.sequences(str(artifact), "bed")
+    monkeypatch.setattr(ui, "SCAN_MAX_BYTES", 0)
+    ui.sequences.cache_clear()
+    indexed, indexed_locus = ui.sequences(str(artifact), "bed")
+    ui.sequences.cache_clear()
+    assert [name for name, _ in indexed] == [name for name, _ in scanned]
+    for (_, exact), (_, bound) in zip(scanned, indexed):
+        assert exact <= bound < exact + ui.TBI_WINDOW
+    # the same first record; the view's end is cut at the (here longer) sequence length
+    assert indexed_locus.split("-")[0] == scanned_locus.split("-")[0]

@@ -7,7 +7,10 @@ functions the API answers with: :func:`webapp.files_api.artifact_state` for a so
 """
 from __future__ import annotations
 
+import gzip
 import logging
+import os
+import struct
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +23,7 @@ from .auth import token_valid
 from .db import get_db
 from .errors import NotFound, NotReady
 from .files_api import _alias_urls, artifact_state, visible_source
+from .layout import built_index
 from .jobs_api import visible_job
 
 log = logging.getLogger(__name__)
@@ -27,6 +31,8 @@ bp = Blueprint("ui", __name__)
 PAGE_SIZE = 50
 RECENT_JOBS = 20
 LOCUS_SPAN = 10_000  # the first view of a track: this many bases from its first record
+SCAN_MAX_BYTES = 64 * 2**20  # tabix artifacts up to this size are read for exact sequence ends; larger: the index
+TBI_WINDOW = 16_384  # a TBI linear index's window
 # igv.js track settings per artifact kind (format, track type)
 IGV_TRACKS = {"bam": ("bam", "alignment"), "vcf": ("vcf", "variant"), "gff3": ("gff3", "annotation"),
               "bed": ("bed", "annotation")}
@@ -125,12 +131,69 @@ def _built_artifact(source: dict) -> tuple[str, str]:
     return resolved.path, kind
 
 
+def index_extents(index_path: str) -> dict[str, int]:
+    """From a tabix index (TBI or CSI) alone: for each sequence, a position at or past the end of its last
+    record (TBI: its linear index's 16 kb windows; CSI: the end of its last binning-index bin). Reads only the
+    index, however large the data file."""
+    with gzip.open(index_path, "rb") as handle:
+        data = handle.read()
+    offset = 0
+
+    def take(fmt: str) -> tuple:
+        nonlocal offset
+        values = struct.unpack_from(fmt, data, offset)
+        offset += struct.calcsize(fmt)
+        return values
+
+    magic = data[:4]
+    offset = 4
+    if magic == b"TBI\x01":
+        n_ref = take("<i")[0]
+        take("<6i")  # format, col_seq, col_beg, col_end, meta, skip
+        names_length = take("<i")[0]
+        names = data[offset:offset + names_length].split(b"\0")[:n_ref]
+        offset += names_length
+        extents = {}
+        for name in names:
+            for _bin in range(take("<i")[0]):
+                _bin_id, n_chunk = take("<Ii")
+                offset += 16 * n_chunk
+            n_intv = take("<i")[0]
+            offset += 8 * n_intv
+            extents[name.decode()] = n_intv * TBI_WINDOW
+        return extents
+    if magic != b"CSI\x01":
+        raise ValueError(f"{index_path}: not a TBI or CSI index")
+    min_shift, depth, aux_length = take("<3i")
+    aux = data[offset:offset + aux_length]
+    offset += aux_length
+    names_length = struct.unpack_from("<i", aux, 24)[0] if len(aux) >= 28 else 0
+    n_ref = take("<i")[0]
+    names = aux[28:28 + names_length].split(b"\0")[:n_ref] if names_length else [b""] * n_ref
+    pseudo_bin = ((1 << 3 * (depth + 1)) - 1) // 7 + 1
+    extents = {}
+    for name in names:
+        end = 0
+        for _bin in range(take("<i")[0]):
+            bin_id, _loffset, n_chunk = take("<IQi")
+            offset += 16 * n_chunk
+            if bin_id >= pseudo_bin:
+                continue
+            level = next(level for level in range(depth, -1, -1) if bin_id >= ((1 << 3 * level) - 1) // 7)
+            first = ((1 << 3 * level) - 1) // 7
+            end = max(end, (bin_id - first + 1) << (min_shift + 3 * (depth - level)))
+        extents[name.decode()] = end
+    return extents
+
+
 @lru_cache(maxsize=256)
 def sequences(path: str, kind: str) -> tuple[tuple[tuple[str, int], ...], str | None]:
     """``((name, length), ...)`` of the sequences an artifact names, and a first locus showing its first
     records. BAM: the header. VCF: the header's contig lengths where it has them. Otherwise (and for contigs
-    without a length) the largest end of the contig's records. Artifacts are content-addressed and never
-    change in place, so the answer is cached per path."""
+    without a length) the largest end of the contig's records when the artifact is small (up to
+    ``SCAN_MAX_BYTES``), else the extent its tabix index records (:func:`index_extents`: at most one index
+    window past the last record). Artifacts are content-addressed and never change in place, so the answer
+    is cached per path."""
     if kind == "bam":
         with pysam.AlignmentFile(path, "rb") as bam:
             names = list(zip(bam.references, bam.lengths))
@@ -143,10 +206,19 @@ def sequences(path: str, kind: str) -> tuple[tuple[tuple[str, int], ...], str | 
             header_lengths = {name: contig.length for name, contig in vcf.header.contigs.items() if contig.length}
     ends: dict[str, int] = {}
     first = None
+    scan = os.path.getsize(path) <= SCAN_MAX_BYTES
+    if not scan:
+        index = built_index(os.path.join(os.path.dirname(path), layout.ARTIFACT_RECORD))
+        ends = index_extents(index) if index else {}
+        scan = not ends
     with pysam.TabixFile(path) as tabix:
         contigs = list(tabix.contigs)
         for contig in contigs:
-            if contig in header_lengths:
+            if contig in header_lengths or (not scan and contig in ends):
+                if first is None:
+                    record = next(tabix.fetch(contig), None)
+                    first = None if record is None else (contig, _start(record, kind))
+                continue
                 if first is None:
                     record = next(tabix.fetch(contig), None)
                     first = None if record is None else (contig, _start(record, kind))
