@@ -203,7 +203,7 @@ def start_gunicorn(tmp_path, config: bool) -> tuple[subprocess.Popen, int]:
         try:
             if requests.get(f"http://127.0.0.1:{port}/openapi.json", timeout=2).ok:  # no worker: /health is 503
                 return proc, port
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a loaded machine: the worker is still importing
             pass
         assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
         time.sleep(0.2)

@@ -21,7 +21,7 @@ from .htsget_api import bp as htsget_bp
 from .jobs_api import bp as jobs_bp
 from .meta_api import bp as meta_bp
 
-EXTENSIONS = ("webapp.ssr_api",)
+EXTENSIONS = ("webapp.ssr_api", "webapp.ui")
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified, "

@@ -144,23 +144,34 @@ def _alias_urls(source: dict) -> dict | None:
     return urls
 
 
+def artifact_state(source: dict) -> tuple[dict, dict | None, dict | None]:
+    """How a source's files stand, as ``/data`` and ``/index`` decide it: ``({"data"|"index"|"raw_data"|
+    "raw_index": Resolved or None}, the active job, the remembered failed job)``. ``GET /files/{id}`` and the
+    web UI's home page both read it from here."""
+    resolved_files, keys = {}, []
+    for what, raw in (("data", False), ("index", False), ("data", True), ("index", True)):
+        resolved = plan.resolve(_settings(), source, what, raw)
+        resolved_files[f"{'raw_' if raw else ''}{what}"] = resolved
+        if resolved is not None and resolved.key is not None and resolved.key not in keys:
+            keys.append(resolved.key)
+    active = next((job for job in map(lambda key: jobs.active_for_key(get_db(), key), keys) if job), None)
+    failures = (jobs.remembered_failure(get_db(), key, source["created_at"]) for key in keys)
+    failed = next((job for job in failures if job), None)
+    return resolved_files, active, failed
+
+
 def _describe(source: dict) -> dict:
     """The record plus its alias URLs, which artifacts exist, the active job and a remembered failure."""
     settings = _settings()
     record = {name: source[name] for name in (*sources.FIELDS, "created_at")}
     record["aliases"] = _alias_urls(source)
-    record["artifacts"], keys = {}, []
-    for what, raw in (("data", False), ("index", False), ("data", True), ("index", True)):
-        resolved = plan.resolve(settings, source, what, raw)
+    record["artifacts"] = {}
+    resolved_files, active, failed = artifact_state(source)
+    for name, resolved in resolved_files.items():
+        raw, what = name.startswith("raw_"), name.removeprefix("raw_")
         url = url_for(f"files.{what}", source_id=source["id"], **({"raw": "true"} if raw else {}))
-        record["artifacts"][f"{'raw_' if raw else ''}{what}"] = \
-            None if resolved is None else {"url": url, "ready": resolved.ready()}
-        if resolved is not None and resolved.key is not None and resolved.key not in keys:
-            keys.append(resolved.key)
-    active = next((job for job in map(lambda key: jobs.active_for_key(get_db(), key), keys) if job), None)
+        record["artifacts"][name] = None if resolved is None else {"url": url, "ready": resolved.ready()}
     record["active_job"] = jobs.public_view(get_db(), active, settings.cache_dir) if active else None
-    failures = (jobs.remembered_failure(get_db(), key, source["created_at"]) for key in keys)
-    failed = next((job for job in failures if job), None)
     record["failed_job"] = jobs.public_view(get_db(), failed, settings.cache_dir) if failed else None
     record["conversion"] = _conversion(settings, source)
     return record

@@ -140,6 +140,28 @@ def get(db: sqlite_utils.Database, source_id: str) -> dict[str, Any] | None:
     return next(iter(db.query("SELECT * FROM sources WHERE id = ?", (source_id,))), None)
 
 
+def page(db: sqlite_utils.Database, *, prefix: str = "", fmt: str = "", after: str = "", limit: int = 50,
+         include_restricted: bool = False) -> tuple[list[dict[str, Any]], int]:
+    """One page of sources ordered by id: those whose id starts with ``prefix`` (and of format ``fmt``), after
+    the id ``after`` (keyset paging: as fast on the last page as on the first); restricted ones only with
+    ``include_restricted``. Returns ``(rows, how many match the filter in all)``."""
+    where, params = ["1 = 1"], []
+    if prefix:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append("id LIKE ? ESCAPE '\\'")
+        params.append(escaped + "%")
+    if fmt:
+        where.append("format = ?")
+        params.append(fmt)
+    if not include_restricted:
+        where.append("access != 'restricted'")
+    clause = " AND ".join(where)
+    total = next(iter(db.query(f"SELECT count(*) AS n FROM sources WHERE {clause}", params)))["n"]
+    rows = list(db.query(f"SELECT * FROM sources WHERE {clause} AND id > ? ORDER BY id LIMIT ?",
+                         (*params, after, limit)))
+    return rows, total
+
+
 def register(db: sqlite_utils.Database, record: dict[str, str]) -> tuple[dict[str, Any], bool]:
     """Store a validated record: ``(record, created)``; the same id with other fields raises Conflict."""
     with transaction(db):

@@ -1,0 +1,248 @@
+"""The web UI in a real browser: Debian's chromium, driven by Playwright, against a real `trackprep serve`.
+
+Run with ``python3 -m pytest -m browser tests/test_ui_browser.py``. Every page's console must stay free of
+errors. Screenshots of each page go to the test's tmp dir and to docs/screenshots/ (the README shows them).
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pysam
+import pytest
+
+from conftest import REPO, TRACKS, Service
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+SAMPLES = {  # id -> (file, registration fields)
+    "reads-namesorted": ("pybedtools_x.namesorted.bam", {}),
+    "calls": ("htslib_index.vcf", {}),
+    "genes": ("htslib_gff_file.gff", {"format": "gff3"}),
+    "peaks": ("htslib_bed_file.bed", {}),
+    "secret-reads": ("pybedtools_x.bam", {"access": "restricted"}),
+    "peaks-narrow": ("pybedtools_example.narrowPeak", {}),
+}
+
+
+@pytest.fixture(scope="module")
+def ui_service(tmp_path_factory):
+    """One `trackprep serve` with the samples registered (none built yet)."""
+    svc = Service(tmp_path_factory.mktemp("ui-service")).start()
+    for source_id, (name, fields) in SAMPLES.items():
+        response = svc.register(source_id, TRACKS / name, **fields)
+        assert response.status_code == 201, response.text
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (bash .ci/setup does)")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh 1280-px page whose console errors (and uncaught exceptions) fail the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    yield page
+    context.close()
+    assert not errors, f"browser console errors: {errors}"
+
+
+def screenshot(page, tmp_path: Path, name: str) -> None:
+    """Keep the page as the test's artifact and as the README's picture."""
+    shot = tmp_path / f"{name}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, SCREENSHOTS / f"{name}.png")
+
+
+def wait_drawn(page, timeout_s: float = 240) -> None:
+    """Until the genome view has drawn its track (or said why it cannot)."""
+    page.wait_for_function("window.trackprepView && ['drawn', 'failed'].includes(window.trackprepView.state)",
+                           timeout=timeout_s * 1000)
+    state = page.evaluate("[window.trackprepView.state, window.trackprepView.error]")
+    assert state[0] == "drawn", state
+
+
+def features_in_view(page, timeout_s: float = 30) -> int:
+    """How many records igv.js holds for the view, once it has loaded some."""
+    page.wait_for_function("Promise.resolve(window.trackprepView.featuresInView()).then(n => n > 0)",
+                           timeout=timeout_s * 1000, polling=250)
+    return page.evaluate("Promise.resolve(window.trackprepView.featuresInView())")
+
+
+def test_home_lists_the_registered_sources_and_hides_restricted_ones(ui_service, page, tmp_path):
+    page.goto(ui_service.url("/"))
+    rows = page.locator("table.sources tbody tr")
+    ids = [rows.nth(i).get_attribute("data-source-id") for i in range(rows.count())]
+    public = sorted(source_id for source_id, (_, fields) in SAMPLES.items() if fields.get("access") != "restricted")
+    assert ids == public
+    row = page.locator('tr[data-source-id="reads-namesorted"]')
+    assert row.locator("td").nth(0).inner_text() == "bam"
+    assert row.locator("td").nth(1).inner_text() == "public"
+    assert row.locator("td.state").inner_text().strip() in ("not built", "built", "queued", "running") or \
+        row.locator("progress").count() == 1
+    hrefs = {link.inner_text(): link.get_attribute("href") for link in row.locator("td.links a").all()}
+    assert hrefs == {"view": "/ui/sources/reads-namesorted", "download": "/data/reads-namesorted",
+                     "index": "/index/reads-namesorted", "raw": "/data/reads-namesorted?raw=true"}
+    # the keyboard reaches the skip link, the navigation and then the filter controls, in that order
+    focused = []
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
+    assert focused[0] == "Skip to content"
+    assert focused.index("prefix") < focused.index("format") < focused.index("Filter")
+    # every control has a label, and the filter form filters on the server
+    for control in page.locator("form.filters input, form.filters select").all():
+        assert page.locator(f'label[for="{control.get_attribute("id")}"]').count() == 1
+    page.select_option("#format", "vcf")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**/?*format=vcf*")
+    rows = page.locator("table.sources tbody tr")
+    assert [rows.nth(i).get_attribute("data-source-id") for i in range(rows.count())] == ["calls"]
+    page.goto(ui_service.url("/"))
+    # narrow: nothing wider than the screen
+    page.set_viewport_size({"width": 390, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    screenshot(page, tmp_path, "home-narrow")
+
+
+def test_cold_name_sorted_bam_shows_progress_then_reads(ui_service, page, tmp_path):
+    source = TRACKS / SAMPLES["reads-namesorted"][0]
+    with pysam.AlignmentFile(str(source), "rb") as bam:
+        mapped = sum(1 for read in bam.fetch(until_eof=True) if not read.is_unmapped)
+    assert mapped > 0
+    # record every state the build panel shows while the page waits
+    page.add_init_script("""
+        window.__seen = [];
+        new MutationObserver(() => {
+          const el = document.querySelector('#build [data-field="summary"]');
+          const bar = document.getElementById('build-bar');
+          const panel = document.getElementById('build');
+          if (el && panel && !panel.hidden) window.__seen.push([el.textContent, bar.value]);
+        }).observe(document, {subtree: true, childList: true, characterData: true, attributes: true});
+    """)
+    page.goto(ui_service.url("/ui/sources/reads-namesorted"))
+    page.wait_for_selector("#build:not([hidden])", timeout=30_000)
+    page.wait_for_function("document.querySelector('#build [data-field=summary]').textContent !== ''",
+                           timeout=30_000)
+    screenshot(page, tmp_path, "source-building")
+    wait_drawn(page)
+    seen = page.evaluate("window.__seen")
+    assert seen, "the build's progress was never shown"
+    assert any(text.startswith(("queued", "running", "completed")) for text, _ in seen), seen
+    assert page.locator("#build").is_hidden()  # no reload: the same page went on to draw the track
+    assert page.evaluate("window.__seen !== undefined")
+    reads = features_in_view(page)
+    assert 0 < reads <= mapped
+    assert page.locator("#igv canvas").count() > 0
+    # the locus box moves the view
+    locus = page.input_value("#locus")
+    assert ":" in locus
+    screenshot(page, tmp_path, "source-bam")
+
+
+@pytest.mark.parametrize("source_id", ["calls", "genes"])
+def test_vcf_and_gff3_views_draw_features(ui_service, page, tmp_path, source_id):
+    page.goto(ui_service.url(f"/ui/sources/{source_id}"))
+    wait_drawn(page)
+    assert features_in_view(page) > 0
+    track = page.evaluate("window.trackprepView.browser.findTracks(t => t.name === %r).map(t => t.type)"
+                          % source_id)
+    assert track == [{"calls": "variant", "genes": "annotation"}[source_id]]
+    screenshot(page, tmp_path, f"source-{'vcf' if source_id == 'calls' else 'gff3'}")
+
+
+def test_locus_box_moves_the_view(ui_service, page):
+    page.goto(ui_service.url("/ui/sources/calls"))
+    wait_drawn(page)
+    with pysam.VariantFile(str(TRACKS / SAMPLES["calls"][0])) as vcf:
+        last = list(vcf)[-1]
+    before = page.evaluate("window.trackprepView.loci()")
+    target = f"{last.chrom}:{max(1, last.pos - 50)}-{last.pos + 50}"
+    page.fill("#locus", target)
+    page.press("#locus", "Enter")
+    page.wait_for_function("window.trackprepView.loci() !== %r" % before, timeout=10_000)
+    chrom, span = page.evaluate("window.trackprepView.loci()").rsplit(":", 1)
+    start, end = (int(x.replace(",", "")) for x in span.split("-"))
+    assert chrom == last.chrom and start <= last.pos <= end
+
+
+def test_job_page_reaches_completed(ui_service, page, tmp_path):
+    started = ui_service.get("/data/peaks")  # cold: a job builds it, and the page follows that job live
+    assert started.status_code == 202, started.text
+    page.goto(ui_service.url(f"/ui/jobs/{started.json()['job_id']}"))
+    page.wait_for_selector(".outcome h2", timeout=240_000)
+    assert page.inner_text(".outcome h2") == "Completed"
+    assert page.locator("#job-bar").get_attribute("value") == "1.0"
+    assert page.locator(".outcome a", has_text="Download the artifact").count() == 1
+    assert "{" not in page.inner_text("main")  # no JSON dumped at the person
+    screenshot(page, tmp_path, "job")
+
+
+def test_unknown_and_restricted_pages_answer_404_in_html(ui_service):
+    for path in ("/ui/sources/no-such-source", "/ui/sources/secret-reads", "/ui/jobs/no-such-job"):
+        response = ui_service.get(path)  # restricted: without the token it is as unknown
+        assert response.status_code == 404, path
+        assert response.headers["Content-Type"].startswith("text/html") and "<h1>Not found</h1>" in response.text
+    with_token = ui_service.get("/", headers=ui_service.auth())
+    assert 'data-source-id="secret-reads"' in with_token.text
+    assert 'data-source-id="secret-reads"' not in ui_service.get("/").text
+
+
+def test_home_follows_a_job_live_without_a_reload(ui_service, page, tmp_path):
+    started = ui_service.get("/data/peaks-narrow")
+    assert started.status_code == 202, started.text
+    job_id = started.json()["job_id"]
+    page.goto(ui_service.url("/"))  # the page as a person opens it while the job is queued or running
+    page.evaluate("window.__sameDocument = true")
+    row = page.locator(f'table.jobs [data-job-id="{job_id}"]')
+    assert row.count() == 1
+    # a snakemake run takes seconds: the page came while it was still active (else there is nothing to follow)
+    assert row.get_attribute("data-status") in ("queued", "running")
+    page.wait_for_function(
+        "id => document.querySelector(`table.jobs [data-job-id='${id}']`).dataset.status === 'completed'",
+        arg=job_id, timeout=240_000)
+    assert page.evaluate("window.__sameDocument === true")  # updated in place, not reloaded
+    assert row.locator("progress").get_attribute("value") == "1"
+    assert row.locator('[data-field="summary"]').inner_text() == "completed"
+    # every public job is listed, newest first, as GET /jobs lists them without the token
+    public = [job["job_id"] for job in ui_service.get("/jobs").json()["jobs"]]
+    shown = [row.get_attribute("data-job-id") for row in page.locator("table.jobs .job-progress").all()]
+    assert shown == public[:20]
+    screenshot(page, tmp_path, "home")
+
+
+def test_a_failed_build_shows_its_reason_on_the_view_and_the_job_page(ui_service, page, tmp_path):
+    name = "pybedtools_dm3-chr2L-5M-invalid.gff.gz"  # conftest.INVALID_TRACKS: the build must fail
+    response = ui_service.register("broken-genes", TRACKS / name)
+    assert response.status_code == 201, response.text
+    started = ui_service.get("/data/broken-genes")
+    assert started.status_code == 202, started.text
+    job = ui_service.wait_job(started.json()["job_id"])
+    assert job["status"] == "failed"
+    page.goto(ui_service.url("/ui/sources/broken-genes"))
+    wait_for = "window.trackprepView && window.trackprepView.state === 'failed'"
+    page.wait_for_function(wait_for, timeout=30_000)
+    assert job["error"]["reason"] in page.inner_text("#viewer-status")
+    page.click("#viewer-status a")
+    page.wait_for_url(f"**/ui/jobs/{job['job_id']}")
+    assert page.inner_text(".outcome h2") == "Failed"
+    assert job["error"]["reason"] in page.inner_text(".outcome .reason")
+    screenshot(page, tmp_path, "job-failed")

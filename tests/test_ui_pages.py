@@ -1,0 +1,160 @@
+"""The web UI's server side, without a browser: paging and filters of the home page, artifact states, the genome
+settings a view reads, and that the pages sit beside the API without changing it."""
+from __future__ import annotations
+
+import re
+import shutil
+
+import pysam
+
+from conftest import TRACKS
+
+ROW = re.compile(r'<tr data-source-id="([^"]+)">')
+BAM = TRACKS / "pybedtools_x.bam"
+
+
+def listed(html: str) -> list[str]:
+    return ROW.findall(html)
+
+
+def test_home_pages_and_filters_sources_on_the_server(service):
+    sources_dir = service.base / "sources"
+    ids = []
+    for n in range(57):  # more than a page (50)
+        copy = sources_dir / f"c{n:03d}.bed"
+        shutil.copyfile(TRACKS / "htslib_bed_file.bed", copy)
+        ids.append(f"batch-{n:03d}")
+        assert service.register(ids[-1], copy).status_code == 201
+    assert service.register("calls", TRACKS / "htslib_index.vcf").status_code == 201
+    assert service.register("hidden", BAM, access="restricted").status_code == 201
+    everything = sorted(ids + ["calls"])
+
+    first = service.get("/")
+    assert first.status_code == 200 and first.headers["Content-Type"].startswith("text/html")
+    assert listed(first.text) == everything[:50]
+    assert "58 sources" in first.text
+    next_href = re.search(r'<a href="([^"]+)" rel="next">', first.text).group(1).replace("&amp;", "&")
+    second = service.get(next_href)
+    assert listed(second.text) == everything[50:]
+    assert 'rel="next"' not in second.text
+
+    assert listed(service.get("/", params={"format": "vcf"}).text) == ["calls"]
+    assert listed(service.get("/", params={"prefix": "batch-05"}).text) == [f"batch-05{n}" for n in range(7)]
+    # LIKE's wildcards in a prefix are plain characters
+    assert listed(service.get("/", params={"prefix": "batch_"}).text) == []
+    assert listed(service.get("/", params={"prefix": "%"}).text) == []
+    # the restricted source only with the token
+    assert "hidden" not in listed(service.get("/", params={"prefix": "h"}).text)
+    assert listed(service.get("/", params={"prefix": "h"}, headers=service.auth()).text) == ["hidden"]
+
+
+def test_home_shows_the_artifact_state_as_data_decides_it(service):
+    assert service.register("reads", BAM).status_code == 201
+    assert service.register("table", TRACKS / "htslib_bed_file.bed", format="tsv").status_code == 201
+
+    def state(source_id: str) -> str:
+        html = service.get("/").text
+        row = html[html.index(f'<tr data-source-id="{source_id}">'):]
+        cell = re.search(r'<td class="state state-([a-z_]+)"', row)
+        return cell.group(1)
+
+    assert state("reads") == "not_built"
+    assert state("table") == "as_is"
+    started = service.get("/data/reads")
+    assert started.status_code == 202
+    assert state("reads") in ("queued", "running", "built")
+    job = service.wait_job(started.json()["job_id"])
+    assert job["status"] == "completed"
+    assert state("reads") == "built"
+    job_page = service.get(f"/ui/jobs/{job['job_id']}")
+    assert job_page.status_code == 200 and "<h2 id=\"outcome-heading\">Completed</h2>" in job_page.text
+    assert 'href="/data/reads"' in job_page.text
+
+
+def test_genome_settings_come_from_the_artifact(service):
+    assert service.register("reads", BAM).status_code == 201
+    assert service.register("calls", TRACKS / "htslib_index.vcf").status_code == 201
+    not_yet = service.get("/ui/sources/reads/genome")
+    assert not_yet.status_code == 503 and not_yet.headers["Retry-After"]
+    for source_id in ("reads", "calls"):
+        assert service.fetch(f"/data/{source_id}").status_code == 200
+
+    genome = service.get("/ui/sources/reads/genome").json()
+    with pysam.AlignmentFile(str(BAM), "rb") as bam:
+        expected = [{"name": name, "length": length} for name, length in zip(bam.references, bam.lengths)]
+    assert genome["chromosomes"] == expected
+    aliases = service.get("/files/reads").json()["aliases"]
+    assert genome["track"] == {"name": "reads", "type": "alignment", "format": "bam", "url": aliases["data"],
+                               "indexURL": aliases["index"]}
+    sizes = service.get(genome["chrom_sizes_url"])
+    assert sizes.headers["Content-Type"].startswith("text/plain")
+    assert sizes.text == "".join(f"{c['name']}\t{c['length']}\n" for c in expected)
+
+    calls = service.get("/ui/sources/calls/genome").json()
+    with pysam.VariantFile(str(TRACKS / "htslib_index.vcf")) as vcf:
+        records = list(vcf)
+        header = {name: contig.length for name, contig in vcf.header.contigs.items()}
+    ends: dict[str, int] = {}
+    for record in records:
+        ends[record.chrom] = max(ends.get(record.chrom, 0), record.stop)
+    chromosomes = {c["name"]: c["length"] for c in calls["chromosomes"]}
+    assert set(chromosomes) == set(ends)
+    for name, length in chromosomes.items():
+        assert length == (header.get(name) or ends[name])
+        assert length >= ends[name]
+    first = records[0]
+    chrom, span = calls["locus"].rsplit(":", 1)
+    start, end = (int(x.replace(",", "")) for x in span.split("-"))
+    assert chrom == first.chrom and start <= first.pos <= end
+
+
+def test_pages_do_not_change_the_api(service):
+    assert service.get("/nothing-here").json()["error"] == "not_found"
+    assert service.get("/jobs").json() == {"jobs": []}
+    assert service.get("/ui/sources/unknown/genome").json()["error"] == "not_found"
+    static = service.get("/static/vendor/igv/igv.esm.min.js")
+    assert static.status_code == 200 and "javascript" in static.headers["Content-Type"]
+    assert service.get("/static/vendor/igv/LICENSE").status_code == 200
+
+
+def test_index_extents_bound_each_sequence_from_the_index_alone(tmp_path):
+    """Large tabix artifacts take their sequence lengths from the index: at or past the last record's end,
+    less than one 16 kb window past it (records here are short, so they sit in the finest bins)."""
+    from webapp.ui import index_extents
+
+    for name, preset, column_end in (("htslib_index.vcf", "vcf", None), ("htslib_bed_file.bed", "bed", 2)):
+        ends: dict[str, int] = {}
+        for line in (TRACKS / name).read_text().splitlines():
+            if line.startswith(("#", "track", "browser")) or not line.strip():
+                continue
+            fields = line.split("\t")
+            end = int(fields[column_end]) if column_end else int(fields[1]) - 1 + len(fields[3])
+            ends[fields[0]] = max(ends.get(fields[0], 0), end)
+        for csi in (False, True):
+            copy = tmp_path / f"{'csi' if csi else 'tbi'}-{name}"
+            copy.write_text((TRACKS / name).read_text())
+            pysam.tabix_index(str(copy), preset=preset, csi=csi, keep_original=True, force=True)
+            data = f"{copy}.gz"
+            extents = index_extents(f"{data}.{'csi' if csi else 'tbi'}")
+            assert set(extents) == set(ends), (name, csi)
+            for contig, end in ends.items():
+                assert end <= extents[contig] < end + 16_384, (name, csi, contig, end, extents[contig])
+
+
+def test_a_large_artifact_takes_its_lengths_from_the_index(service, monkeypatch):
+    from webapp import ui
+
+    assert service.register("peaks", TRACKS / "htslib_bed_file.bed").status_code == 201
+    assert service.fetch("/data/peaks").status_code == 200
+    [artifact] = service.cache.rglob("data.bed.gz")
+    ui.sequences.cache_clear()
+    scanned, scanned_locus = ui.sequences(str(artifact), "bed")
+    monkeypatch.setattr(ui, "SCAN_MAX_BYTES", 0)
+    ui.sequences.cache_clear()
+    indexed, indexed_locus = ui.sequences(str(artifact), "bed")
+    ui.sequences.cache_clear()
+    assert [name for name, _ in indexed] == [name for name, _ in scanned]
+    for (_, exact), (_, bound) in zip(scanned, indexed):
+        assert exact <= bound < exact + ui.TBI_WINDOW
+    # the same first record; the view's end is cut at the (here longer) sequence length
+    assert indexed_locus.split("-")[0] == scanned_locus.split("-")[0]

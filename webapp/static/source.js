@@ -1,0 +1,186 @@
+// The genome view of one source: igv.js reads the artifact through the service's extension-bearing alias URLs
+// with byte ranges, with a reference made of the artifact's own sequence names and lengths (no FASTA needed).
+// A source that is not built yet shows its job's progress first, then the track, without a reload.
+import igv from "./vendor/igv/igv.esm.min.js";
+import { render, summary, watchJob } from "./jobs.js";
+
+const section = document.getElementById("viewer");
+const status = document.getElementById("viewer-status");
+const build = document.getElementById("build");
+const locusForm = document.getElementById("locus-form");
+const locusInput = document.getElementById("locus");
+const sourceId = section.dataset.sourceId;
+
+// what the page and its tests can ask: the igv.js browser once drawn, and how many features are in view
+const view = (window.trackprepView = { state: "loading", browser: null, error: null, referenceless: true });
+
+function say(text) {
+  status.textContent = text;
+}
+
+// Without a reference FASTA (this view's reference is the artifact's own sequence names and lengths), igv.js
+// logs "No sequence for: chr:start-end" as an error every time it loads alignments: it would colour mismatches
+// against the reference, and there is none. That is the expected state here, not a failure, so exactly that
+// message is passed on as a console note instead. Every other error still reaches the console.
+const consoleError = console.error.bind(console);
+console.error = (...args) => {
+  if (typeof args[0] === "string" && args[0].startsWith("No sequence for") && view.referenceless) {
+    console.info(`no reference sequence (none registered): ${args[0]}`);
+    return;
+  }
+  consoleError(...args);
+};
+
+/** True when the source's artifact is complete (GET /files/{id} says so: it never answers 503). */
+async function built() {
+  const response = await fetch(section.dataset.recordUrl, { cache: "no-store" });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.detail || `the server answered ${response.status}`);
+  const ready = Boolean(body.artifacts.data && body.artifacts.data.ready);
+  if (!ready && body.failed_job && !body.active_job) {
+    // the build failed and /data would answer that failure (409) until the source is registered anew
+    view.failedJob = body.failed_job.job_id;
+    const reason = (body.failed_job.error && body.failed_job.error.reason) || body.failed_job.message;
+    throw new Error(`building it failed: ${reason}`);
+  }
+  return ready;
+}
+
+/** The genome settings once the artifact is built; null while it is not. */
+async function genomeSettings() {
+  if (!(await built())) return null;
+  const response = await fetch(section.dataset.genomeUrl, { cache: "no-store" });
+  if (response.status === 503) return null;
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.detail || `the server answered ${response.status}`);
+  return body;
+}
+
+/** Start (or join) the build through GET /data/{id}: the job's id, or null when it was built meanwhile. */
+async function startBuild() {
+  const controller = new AbortController();
+  const response = await fetch(section.dataset.dataUrl, { signal: controller.signal, cache: "no-store" });
+  if (response.status === 202) return (await response.json()).job_id;
+  controller.abort(); // built after all: the body is the whole artifact, which this page does not want
+  if (response.ok) return null;
+  let reason = `the server answered ${response.status}`;
+  try {
+    const body = await response.clone().json();
+    reason = body.detail || reason;
+    if (body.job_id) showJobLink(body.job_id);
+  } catch (error) { /* aborted or not JSON */ }
+  throw new Error(reason);
+}
+
+function showJobLink(jobId) {
+  const link = build.querySelector('[data-field="job-link"]');
+  link.href = section.dataset.jobPage.replace("JOB", encodeURIComponent(jobId));
+}
+
+async function waitForBuild(jobId) {
+  build.hidden = false;
+  build.dataset.jobId = jobId;
+  showJobLink(jobId);
+  view.state = "building";
+  say("The artifact is being built; the track appears when it is ready.");
+  const final = await watchJob(jobId, (job) => {
+    render(document, job);
+    document.querySelector('[data-field="state"]').textContent = summary(job);
+  });
+  if (final.status !== "completed") {
+    const reason = (final.error && final.error.reason) || final.message;
+    throw new Error(`the build ${final.status}: ${reason}`);
+  }
+  document.querySelector('[data-field="state"]').textContent = "built";
+}
+
+/** Alignments (or features) igv.js holds for the visible part of the track. */
+function featuresInView() {
+  const browser = view.browser;
+  if (!browser) return 0;
+  const track = browser.findTracks((t) => ["alignment", "variant", "annotation"].includes(t.type))[0];
+  if (!track) return 0;
+  if (track.type === "alignment") {
+    let count = 0;
+    for (const container of track.getCachedAlignmentContainers()) {
+      if (container) for (const _ of container.allAlignments()) count += 1;
+    }
+    return count;
+  }
+  return track.getInViewFeatures ? Promise.resolve(track.getInViewFeatures()).then((f) => f.length) : 0;
+}
+view.featuresInView = featuresInView;
+
+/** The loci in view as one string ("chr1:1-100", or several separated by spaces). */
+function lociText(browser) {
+  const loci = browser.currentLoci();
+  const text = Array.isArray(loci) ? loci.join(" ") : loci;
+  return text.replace(/:(\d+)-(\d+)/g, (_, start, end) =>
+    `:${Number(start).toLocaleString("en-US")}-${Number(end).toLocaleString("en-US")}`);
+}
+view.loci = () => (view.browser ? lociText(view.browser) : "");
+
+async function draw(settings) {
+  say(`Drawing ${settings.chromosomes.length.toLocaleString("en-US")} sequence(s)…`);
+  const browser = await igv.createBrowser(document.getElementById("igv"), {
+    loadDefaultGenomes: false,
+    reference: {
+      id: sourceId,
+      name: sourceId,
+      format: "chromsizes",
+      fastaURL: settings.chrom_sizes_url,
+      wholeGenomeView: false,
+      showIdeogram: false,
+    },
+    showSequence: false,
+    locus: settings.locus || settings.chromosomes[0].name,
+    tracks: [{ ...settings.track, height: 300 }],
+  });
+  view.browser = browser;
+  view.state = "drawn";
+  build.hidden = true;
+  locusInput.disabled = false;
+  locusForm.querySelector("button").disabled = false;
+  locusInput.value = lociText(browser);
+  browser.on("locuschange", () => {
+    if (document.activeElement !== locusInput) locusInput.value = lociText(browser);
+  });
+  say(`Showing ${sourceId}.`);
+}
+
+locusForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const locus = locusInput.value.trim();
+  if (!view.browser || !locus) return;
+  try {
+    const found = await view.browser.search(locus);
+    say(found === false ? `No locus ${locus} in this artifact.` : `Showing ${locus}.`);
+  } catch (error) {
+    say(`No locus ${locus}: ${error.message}`);
+  }
+});
+
+async function main() {
+  try {
+    let settings = await genomeSettings();
+    while (settings === null) {
+      const jobId = await startBuild();
+      if (jobId) await waitForBuild(jobId);
+      settings = await genomeSettings();
+    }
+    await draw(settings);
+  } catch (error) {
+    view.state = "failed";
+    view.error = String(error.message || error);
+    say(`Cannot show this source: ${view.error}`);
+    status.classList.add("error");
+    if (view.failedJob) {
+      const link = document.createElement("a");
+      link.href = section.dataset.jobPage.replace("JOB", encodeURIComponent(view.failedJob));
+      link.textContent = "What happened (job page)";
+      status.append(" ", link);
+    }
+  }
+}
+
+main();
