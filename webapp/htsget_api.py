@@ -119,7 +119,7 @@ def _ticket(endpoint: str, source_id: str, args: dict, regions: list) -> dict:
             break
     pieces.append(("data", htsget.EOF_BLOCK))
     version = plan.pipeline_version(current_app.config["TRACKPREP_SETTINGS"].workflow_dir)
-    alias = layout.alias_names(source["md5"], source["format"], version)["data"]
+    alias = layout.alias_names(layout.source_key(source), source["format"], version)["data"]
     url = request.host_url.rstrip("/") + f"/data/{source_id}/{alias}"
     headers = {"Authorization": request.headers["Authorization"]} \
         if source["access"] == "restricted" and token_valid() else {}
