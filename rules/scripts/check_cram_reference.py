@@ -36,7 +36,7 @@ def mismatch(cram: list[dict[str, str]], reference: list[dict[str, str]], refere
         name = sq.get("SN", "")
         ref = by_name.get(name)
         if ref is None:
-            return (f"the reference {reference_id!r} has no sequence {name!r}, which the CRAM's header lists "
+            return (f"reference mismatch: the reference {reference_id!r} has no sequence {name!r}, which the CRAM's header lists "
                     f"(@SQ SN:{name}{' M5:' + sq['M5'] if 'M5' in sq else ''}); name the FASTA the CRAM was "
                     "written against")
         if sq.get("LN") != ref.get("LN"):
