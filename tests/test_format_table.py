@@ -53,7 +53,7 @@ class Sample:
 
     def expected_records(self) -> int | None:
         """The records the source holds, counted with the format's own tool (None: not record-based)."""
-        if self.fmt in ("bam", "sam"):
+        if self.fmt in ("bam", "sam", "cram"):
             return int(subprocess.run(["samtools", "view", "-c", str(self.path)], capture_output=True,
                                       text=True, check=True).stdout)
         if self.fmt == "bigbed":
@@ -102,13 +102,17 @@ def make_samples(folder: Path) -> list[Sample]:
     tsv.write_text("gene\tscore\nLYST\t1.5\nBRCA2\t0.25\n")
     csv = folder / "table.csv.tmp"
     csv.write_text("gene,score\nLYST,1.5\nBRCA2,0.25\n")
+    # a CRAM that needs no reference (no_ref: bases stored as they are); tests/test_cram.py covers references
+    cram = folder / "reads.cram.tmp"
+    subprocess.run(["samtools", "view", "-O", "cram,no_ref", "-o", str(cram), str(TRACKS / "pybedtools_x.bam")],
+                   check=True)
     origin = {
         "bam": TRACKS / "pybedtools_x.namesorted.bam", "sam": TRACKS / "htslib_ce1000.sam",
         "vcf": TRACKS / "htslib_index.vcf", "gff": TRACKS / "htslib_gff_file.gff",
         "gff3": TRACKS / "pybedtools_hg19.gff", "gtf": TRACKS / "pyranges_ensembl.gtf",
         "bed": TRACKS / "htslib_bed_file.bed", "narrowpeak": TRACKS / "pybedtools_example.narrowPeak",
         "broadpeak": broad, "bigbed": TRACKS / "pybigwig_test.bigBed", "csv": csv, "tsv": tsv,
-        "bigwig": TRACKS / "pybigwig_test.bw", "fasta": SHARED_DATA / "crossroad" / "1small.fa",
+        "bigwig": TRACKS / "pybigwig_test.bw", "fasta": SHARED_DATA / "crossroad" / "1small.fa", "cram": cram,
     }
     samples = []
     for suffix, fmt in layout.FORMAT_SUFFIXES:
