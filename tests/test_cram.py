@@ -219,6 +219,8 @@ def test_cram_through_the_service(service, crams, tmp_path):
     run(["samtools", "index", str(sorted_local)])
     local_view = run(["samtools", "view", str(sorted_local), region], text=True).stdout
     assert remote.stdout.splitlines() == local_view.splitlines() and local_view
+    ticket = service.get("/reads/reads", params={"referenceName": name, "start": 50000, "end": 60000})
+    assert ticket.status_code == 200 and ticket.json()["htsget"]["format"] == "BAM", ticket.text
     # the reference stays while a source names it
     assert service.http.delete(service.url("/files/mpox"), headers=service.auth()).status_code == 409
 

@@ -17,7 +17,8 @@ from .files_api import serve_or_start, visible_source
 
 bp = Blueprint("htsget", __name__)
 MEDIA_TYPE = "application/vnd.ga4gh.htsget.v1.3.0+json"
-ENDPOINTS = {"reads": ("BAM", ("bam", "sam")), "variants": ("VCF", ("vcf",))}
+# a CRAM source is served as the BAM it is decoded into
+ENDPOINTS = {"reads": ("BAM", ("bam", "sam", "cram")), "variants": ("VCF", ("vcf",))}
 MAX_POSITION = 2**63 - 1
 
 
