@@ -5,17 +5,17 @@ commands typed by hand, in one run.
     python3 bench/cram.py                  # 400,000 simulated 100 bp mpox reads (200,000 pairs)
     python3 bench/cram.py --pairs 20000    # smoke run
 
-Input, made here with real tools: the first ``--genomes`` mpox genomes of the shared croSSRoad sample as the
-reference (``ref.fa``), reads simulated from it with ``dwgsim`` (seeded), aligned with ``minimap2 -a -x sr`` and
-written as CRAM with ``samtools view -C -T ref.fa`` (the work folder is temporary; preparation is not timed).
+Input, made here with real tools: the first ``--genomes`` mpox genomes of the shared croSSRoad sample as
+the reference (``ref.fa``), reads simulated from it with ``dwgsim`` (seeded), aligned with ``minimap2 -a -x
+sr`` and written as CRAM with ``samtools view -C -T ref.fa`` (in a temp folder; preparation is not timed).
 
 By hand: ``md5sum -c``; ``samtools sort -@2 -m <samtools_sort_memory_mb>M -l <compression_level> --reference
 ref.fa -o data.bam reads.cram && samtools index -@2 data.bam``. trackprep: ``snakemake --cores 2`` on the
 artifact's data + record paths of a manifest with the reference (format fasta) and the CRAM naming it: fetch +
 md5 of both, the reference's own artifact (bgzip, faidx, query check), the CRAM header check against
 ``samtools dict``, ``samtools sort --reference``, ``samtools index`` + query check, record. Both run with
-``REF_PATH``/``REF_CACHE`` in an empty local folder (no download). Logs both times, the ratio, and asserts the two
-BAMs hold the same records.
+``REF_PATH``/``REF_CACHE`` in an empty local folder (no download). Logs both times, the ratio, and asserts
+the two BAMs hold the same records.
 """
 from __future__ import annotations
 
@@ -96,25 +96,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ref, cram = prepare(work, args.pairs, args.genomes)
         ref_md5, cram_md5 = md5(ref), md5(cram)
-        LOG.info("input: %d reads, CRAM %.1f MB, reference %d genomes %.1f MB; load average %s", 2 * args.pairs,
-                 cram.stat().st_size / 1e6, args.genomes, ref.stat().st_size / 1e6, os.getloadavg())
+        LOG.info("input: %d reads, CRAM %.1f MB, reference %d genomes %.1f MB; load average %s",
+                 2 * args.pairs, cram.stat().st_size / 1e6, args.genomes, ref.stat().st_size / 1e6,
+                 os.getloadavg())
         (work / "no-refs").mkdir()
         env = {**os.environ, "REF_PATH": str(work / "no-refs"), "REF_CACHE": str(work / "no-refs" / "%s")}
         hand = work / "hand"
         hand.mkdir()
         by_hand = run(f"echo '{cram_md5}  ../reads.cram' | md5sum -c --quiet; "
-                      f"samtools sort -@2 -m {memory}M -l {level} --reference ../ref.fa -o data.bam ../reads.cram"
-                      " && samtools index -@2 data.bam", hand, env)
+                      f"samtools sort -@2 -m {memory}M -l {level} --reference ../ref.fa -o data.bam "
+                      "../reads.cram && samtools index -@2 data.bam", hand, env)
         (work / "m.tsv").write_text("id\taccess_url\tmd5\tformat\treference\n"
-                                    f"mpox\t{ref}\t{ref_md5}\tfasta\t\nreads\t{cram}\t{cram_md5}\tcram\tmpox\n")
+                                    f"mpox\t{ref}\t{ref_md5}\tfasta\t\n"
+                                    f"reads\t{cram}\t{cram_md5}\tcram\tmpox\n")
         built = work / "cache" / "v2" / "cram" / f"{cram_md5}-ref-{ref_md5}"
         engine = run(f"{sys.executable} -m snakemake -s {REPO / 'Snakefile'} {built / 'data.bam'} "
                      f"{built / 'artifact.json'} --cores 2 --quiet "
                      f"--config cache_dir={work / 'cache'} manifest={work / 'm.tsv'}", work, env)
         assert records(built / "data.bam") == records(hand / "data.bam"), "the BAMs hold different records"
         assert (built / "data.bam.bai").exists()
-        LOG.info("by hand %.2f s, trackprep %.2f s, ratio %.2f (same records); load average %s", by_hand, engine,
-                 engine / by_hand, os.getloadavg())
+        LOG.info("by hand %.2f s, trackprep %.2f s, ratio %.2f (same records); load average %s", by_hand,
+                 engine, engine / by_hand, os.getloadavg())
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

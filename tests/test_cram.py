@@ -73,7 +73,7 @@ def decoded(path: Path, reference: Path | None = None) -> list[tuple]:
 
 
 def samtools_digest(path: Path, reference: Path | None = None) -> tuple[int, str]:
-    """The record count and a hash of (name, flag, rname, pos, seq) lines as ``samtools view`` decodes them."""
+    """The record count and a hash of (name, flag, rname, pos, seq) as ``samtools view`` decodes them."""
     args = ["--reference", str(reference)] if reference else []
     text = run(["samtools", "view", *args, str(path)], text=True).stdout
     lines = sorted("\t".join(line.split("\t")[i] for i in (0, 1, 2, 3, 9)) for line in text.splitlines())
@@ -119,7 +119,8 @@ def test_cram_with_its_reference_builds_every_record_sorted_and_indexed(engine, 
     with pysam.AlignmentFile(str(crams["sam"])) as sam:
         # an unmapped read placed at its mate's position covers that one base in an index query
         overlapping = sum(1 for r in sam.fetch(until_eof=True) if r.reference_id >= 0
-                          and r.reference_start < 60_000 and (r.reference_end or r.reference_start + 1) > 50_000)
+                          and r.reference_start < 60_000
+                          and (r.reference_end or r.reference_start + 1) > 50_000)
     assert in_region == overlapping > 0
     # htslib may look a sequence up only in the job's own empty temp folder, never on EBI's server
     log = cram_sort_log(engine)
@@ -242,10 +243,11 @@ def test_a_store_from_before_references_gains_the_columns(tmp_path):
 
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as conn:  # the sources table as the first release created it
-        conn.execute("CREATE TABLE sources (id TEXT PRIMARY KEY, access_url TEXT NOT NULL, md5 TEXT NOT NULL, "
-                     "format TEXT NOT NULL, index_url TEXT NOT NULL DEFAULT '', access TEXT NOT NULL DEFAULT "
-                     "'public', created_at TEXT NOT NULL)")
-        conn.execute("INSERT INTO sources VALUES ('x', '/x.bam', ?, 'bam', '', 'public', 'then')", ("0" * 32,))
+        conn.execute("CREATE TABLE sources (id TEXT PRIMARY KEY, access_url TEXT NOT NULL, md5 TEXT NOT "
+                     "NULL, format TEXT NOT NULL, index_url TEXT NOT NULL DEFAULT '', access TEXT NOT NULL "
+                     "DEFAULT 'public', created_at TEXT NOT NULL)")
+        conn.execute("INSERT INTO sources VALUES ('x', '/x.bam', ?, 'bam', '', 'public', 'then')",
+                     ("0" * 32,))
     opened = store.open_store(str(path))
     row = next(iter(opened.query("SELECT * FROM sources WHERE id = 'x'")))
     assert row["reference"] == "" and row["reference_md5"] == "" and row["md5"] == "0" * 32

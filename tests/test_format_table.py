@@ -104,8 +104,8 @@ def make_samples(folder: Path) -> list[Sample]:
     csv.write_text("gene,score\nLYST,1.5\nBRCA2,0.25\n")
     # a CRAM that needs no reference (no_ref: bases stored as they are); tests/test_cram.py covers references
     cram = folder / "reads.cram.tmp"
-    subprocess.run(["samtools", "view", "-O", "cram,no_ref", "-o", str(cram), str(TRACKS / "pybedtools_x.bam")],
-                   check=True)
+    subprocess.run(["samtools", "view", "-O", "cram,no_ref", "-o", str(cram),
+                    str(TRACKS / "pybedtools_x.bam")], check=True)
     origin = {
         "bam": TRACKS / "pybedtools_x.namesorted.bam", "sam": TRACKS / "htslib_ce1000.sam",
         "vcf": TRACKS / "htslib_index.vcf", "gff": TRACKS / "htslib_gff_file.gff",

@@ -203,9 +203,9 @@ def _components() -> dict[str, Any]:
                                      "description": "id of the registered source (format "
                                                     f"{'/'.join(layout.REFERENCE_SOURCE_FORMATS)}) this "
                                                     "source is decoded against; only for format "
-                                                    f"{'/'.join(layout.REFERENCE_FORMATS)} (422 otherwise, and "
-                                                    "for an unknown or non-fasta id). Its md5 is part of the "
-                                                    "artifact's cache key."}}},
+                                                    f"{'/'.join(layout.REFERENCE_FORMATS)} (422 otherwise, "
+                                                    "and for an unknown or non-fasta id). Its md5 is part "
+                                                    "of the artifact's cache key."}}},
             "Source": {"type": "object", "required": ["id", "access_url", "md5", "format", "access"],
                        "properties": {"id": {"type": "string"}, "access_url": {"type": "string"},
                                       "md5": {"type": "string"}, "format": {"type": "string"},

@@ -102,7 +102,8 @@ def processed(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str
     the BAI/TBI name, which a complete artifact may not have.
     """
     paths = layout.artifact_paths(settings.cache_dir, layout.source_key(source), source["format"],
-                                  source["access"], pipeline_version(settings.workflow_dir), source["access_url"])
+                                  source["access"], pipeline_version(settings.workflow_dir),
+                                  source["access_url"])
     built = layout.built_index(paths["record"])
     extra = {name: paths[name] for name in layout.extra_files(source["format"])}  # a FASTA's .gzi
     targets = [paths["data"], paths["record"]] + ([built] if built else []) + list(extra.values())

@@ -136,8 +136,8 @@ def reference_md5(db: sqlite_utils.Database, record: dict[str, str]) -> str:
         return ""
     reference = get(db, record["reference"])
     if reference is None:
-        raise Invalid(f"reference {record['reference']!r}: no source with that id is registered; register the "
-                      f"reference FASTA first (format {'/'.join(layout.REFERENCE_SOURCE_FORMATS)})")
+        raise Invalid(f"reference {record['reference']!r}: no source with that id is registered; register "
+                      f"the reference FASTA first (format {'/'.join(layout.REFERENCE_SOURCE_FORMATS)})")
     if reference["format"] not in layout.REFERENCE_SOURCE_FORMATS:
         raise Invalid(f"reference {record['reference']!r} is a {reference['format']} source, not a "
                       f"{'/'.join(layout.REFERENCE_SOURCE_FORMATS)} source")
@@ -193,8 +193,8 @@ def delete(db: sqlite_utils.Database, source_id: str) -> dict[str, Any] | None:
     global deletions
     with transaction(db):
         existing = get(db, source_id)
-        users = [row["id"] for row in db.query("SELECT id FROM sources WHERE reference = ? ORDER BY id LIMIT 5",
-                                                (source_id,))]
+        users = [row["id"] for row in
+                 db.query("SELECT id FROM sources WHERE reference = ? ORDER BY id LIMIT 5", (source_id,))]
         if existing is not None and users:
             raise Conflict(f"source {source_id!r} is the reference of {', '.join(map(repr, users))}; delete "
                            "those first")

@@ -4,14 +4,15 @@
     check_cram_reference.py HEADER.sam OUT.sam [REFERENCE.dict REFERENCE_ID]
 
 HEADER.sam is ``samtools view -H`` of the CRAM; REFERENCE.dict is ``samtools dict`` of the named reference
-(its sequences' names, lengths and MD5s). With a reference, every @SQ of the CRAM must be one of its sequences,
-of the same length and, when the @SQ carries an M5 tag, the same MD5: otherwise htslib would look the sequence
-up elsewhere (REF_PATH, the @SQ's UR) or decode against the wrong bases, so the stage fails naming the first
-sequence that is missing or different.
+(its sequences' names, lengths and MD5s). With a reference, every @SQ of the CRAM must be one of its
+sequences, of the same length and, when the @SQ carries an M5 tag, the same MD5: otherwise htslib would look
+the sequence up elsewhere (REF_PATH, the @SQ's UR) or decode against the wrong bases, so the stage fails
+naming the first sequence that is missing or different.
 
-OUT.sam is HEADER.sam without the @SQ UR tags (the path or URL of the file the CRAM was written against: htslib
-reads it when it finds a sequence nowhere else, which may be a download or a file outside the source roots).
-The script prints ``stripped`` when it removed any. Exit 1 with the reason on stderr. Standard library only.
+OUT.sam is HEADER.sam without the @SQ UR tags (the path or URL of the file the CRAM was written against:
+htslib reads it when it finds a sequence nowhere else, which may be a download or a file outside the source
+roots). The script prints ``stripped`` when it removed any. Exit 1 with the reason on stderr. Standard
+library only.
 """
 from __future__ import annotations
 
@@ -36,12 +37,12 @@ def mismatch(cram: list[dict[str, str]], reference: list[dict[str, str]], refere
         name = sq.get("SN", "")
         ref = by_name.get(name)
         if ref is None:
-            return (f"reference mismatch: the reference {reference_id!r} has no sequence {name!r}, which the CRAM's header lists "
-                    f"(@SQ SN:{name}{' M5:' + sq['M5'] if 'M5' in sq else ''}); name the FASTA the CRAM was "
-                    "written against")
+            return (f"reference mismatch: the reference {reference_id!r} has no sequence {name!r}, which "
+                    f"the CRAM's header lists (@SQ SN:{name}{' M5:' + sq['M5'] if 'M5' in sq else ''}); name "
+                    "the FASTA the CRAM was written against")
         if sq.get("LN") != ref.get("LN"):
-            return (f"reference mismatch: sequence {name!r} is {sq.get('LN')} bases long in the CRAM's header and "
-                    f"{ref.get('LN')} in the reference {reference_id!r}")
+            return (f"reference mismatch: sequence {name!r} is {sq.get('LN')} bases long in the CRAM's "
+                    f"header and {ref.get('LN')} in the reference {reference_id!r}")
         if "M5" in sq and sq["M5"].lower() != ref.get("M5", "").lower():
             return (f"reference MD5 mismatch: sequence {name!r} has M5 {sq['M5']} in the CRAM's header and "
                     f"{ref.get('M5')} in the reference {reference_id!r}; name the FASTA the CRAM was written "
