@@ -18,7 +18,7 @@ CACHE = os.path.normpath(config["cache_dir"])
 VERSION = int(config["pipeline_version"])
 THREADS = int(config["threads"])
 URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-MANIFEST_COLUMNS = ["id", "access_url", "md5", "format", "index_url", "access"]
+MANIFEST_COLUMNS = ["id", "access_url", "md5", "format", "index_url", "access", "reference"]
 
 
 def load_manifest(path):
@@ -51,7 +51,27 @@ def load_manifest(path):
     duplicated = table["id"][table["id"].duplicated()].tolist()
     if duplicated:
         raise WorkflowError(f"manifest {path}: duplicate id(s) {', '.join(duplicated)}")
+    table["reference_md5"] = [reference_md5(path, table, row) for _, row in table.iterrows()]
     return table.sort_values("id").reset_index(drop=True)
+
+
+def reference_md5(path, table, row):
+    """The md5 of the manifest row a row names as its reference ("" without one): it is part of the row's
+    artifact key. The reference must be a fasta row of the same manifest, named by a format that takes one."""
+    if not row["reference"]:
+        return ""
+    where = f"manifest {path}, source {row['id']!r}"
+    if row["format"] not in layout.REFERENCE_FORMATS:
+        raise WorkflowError(f"{where}: format {row['format']} takes no reference (reference is for "
+                            f"{', '.join(layout.REFERENCE_FORMATS)})")
+    found = table[table["id"] == row["reference"]]
+    if found.empty:
+        raise WorkflowError(f"{where}: reference {row['reference']!r} is not a source of this manifest; add its "
+                            "row (format fasta)")
+    if found.iloc[0]["format"] not in layout.REFERENCE_SOURCE_FORMATS:
+        raise WorkflowError(f"{where}: reference {row['reference']!r} is a {found.iloc[0]['format']} source, not "
+                            f"{'/'.join(layout.REFERENCE_SOURCE_FORMATS)}")
+    return found.iloc[0]["md5"]
 
 
 MANIFEST = load_manifest(config.get("manifest", ""))
@@ -63,7 +83,7 @@ else:
 
 wildcard_constraints:
     root=f"{re.escape(CACHE)}(?:/{layout.RESTRICTED_DIR})?",
-    md5=r"[0-9a-f]{32}",
+    md5=layout.ARTIFACT_KEY_PATTERN,  # an artifact folder: <md5>, or <md5>-ref-<md5> (decoded against a reference)
     ext=r"[A-Za-z0-9]+(?:\.gz)?",
     kind="|".join(k for k, spec in layout.KINDS.items() if spec.tabix_preset),
     fmt="|".join(layout.FORMATS),
@@ -86,12 +106,14 @@ def access_of_root(root):
 
 def source_entry(wildcards, kinds=None, ext=None):
     """The manifest row that supplies the bytes for (root, md5), of the registered format the path names
-    (``fmt``), optionally of given artifact kinds or extension."""
+    (``fmt``), optionally of given artifact kinds or extension. In an artifact path (one with ``fmt``) the md5
+    is the artifact key: a row decoded against a reference matches only with its reference's md5."""
     access = access_of_root(wildcards.root)
-    rows = MANIFEST[(MANIFEST["md5"] == wildcards.md5) & (MANIFEST["access"] == access)]
+    md5, ref_md5 = layout.split_artifact_key(wildcards.md5)
+    rows = MANIFEST[(MANIFEST["md5"] == md5) & (MANIFEST["access"] == access)]
     fmt = getattr(wildcards, "fmt", None)
     for _, row in rows.iterrows():
-        if fmt is not None and row["format"] != fmt:
+        if fmt is not None and (row["format"] != fmt or row["reference_md5"] != ref_md5):
             continue
         if kinds is not None and layout.FORMATS[row["format"]][0] not in kinds:
             continue
@@ -113,7 +135,8 @@ def all_targets():
     target."""
     targets = []
     for _, row in MANIFEST.iterrows():
-        paths = layout.artifact_paths(CACHE, row["md5"], row["format"], row["access"], VERSION, row["access_url"])
+        paths = layout.artifact_paths(CACHE, layout.source_key(row), row["format"], row["access"], VERSION,
+                                      row["access_url"])
         targets.extend(paths[name] for name in ("data", "record") if name in paths)
         if "record" in paths and os.path.exists(paths["data"] + layout.INDEX_TYPE_SUFFIX):
             # the index is asked for by name once it is known, so a deleted index is rebuilt (Snakemake does not
@@ -141,7 +164,9 @@ def chosen_index(wildcards):
     # job of an existing record whose index went missing when the input comes from an already-done checkpoint.
     if not os.path.exists(index_type):
         where = dict(root=wildcards.root, fmt=wildcards.fmt, md5=wildcards.md5)
-        if kind == "bam":
+        if wildcards.fmt == "cram":
+            index_type = checkpoints.cram_sort.get(**where).output.index_type
+        elif kind == "bam":
             index_type = checkpoints.samtools_sort.get(**where).output.index_type
         else:
             index_type = checkpoints.sort_bgzip.get(**where, kind=kind).output.index_type
@@ -186,6 +211,24 @@ def bigwig_sizes_note(wildcards):
 def fetch_url(wildcards):
     """The access_url the fetch rule downloads or copies for a source path."""
     return source_entry(wildcards, ext=wildcards.ext)["access_url"]
+
+
+def cram_inputs(wildcards):
+    """The verified CRAM source of a BAM artifact (``cram``) and, when it names a reference, that reference's
+    built artifact (``ref``: data.fa.gz, with its ``fai`` and ``gzi``), which its own rules build first."""
+    row = source_entry(wildcards, kinds=("bam",))
+    inputs = {"cram": source_file(row)}
+    if row["reference"]:
+        ref = MANIFEST[MANIFEST["id"] == row["reference"]].iloc[0]
+        paths = layout.artifact_paths(CACHE, layout.source_key(ref), ref["format"], ref["access"], VERSION,
+                                      ref["access_url"])
+        inputs.update(ref=paths["data"], fai=paths["index"], gzi=paths["gzi"])
+    return inputs
+
+
+def cram_reference_id(wildcards):
+    """The id of the source a CRAM names as its reference, or "" (for the rule's messages)."""
+    return source_entry(wildcards, kinds=("bam",))["reference"]
 
 
 def bam_input(wildcards):

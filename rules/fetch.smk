@@ -4,6 +4,8 @@
 rule fetch_source:
     output:
         "{root}/src/{md5}/source.{ext}",
+    wildcard_constraints:
+        md5=r"[0-9a-f]{32}",  # a source's own md5 (an artifact key may carry its reference's too)
     params:
         url=fetch_url,
         policy=fetch_policy_args,

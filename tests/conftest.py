@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 TRACKS = SHARED_DATA / "tracks"
 CROSSROAD = SHARED_DATA / "crossroad"
-MANIFEST_HEADER = ["id", "access_url", "md5", "format", "index_url", "access"]
+MANIFEST_HEADER = ["id", "access_url", "md5", "format", "index_url", "access", "reference"]
 
 sys.path.insert(0, str(REPO))
 from webapp import layout  # noqa: E402
@@ -44,6 +44,8 @@ class Source:
     format: str = ""
     index_url: str = ""
     access: str = "public"
+    reference: str = ""  # the id of the fasta row a CRAM is decoded against
+    reference_md5: str = ""  # that row's md5 (not a manifest column: it goes into the artifact key)
 
     @classmethod
     def local(cls, path: str | os.PathLike, id: str | None = None, **fields) -> "Source":
@@ -55,7 +57,8 @@ class Source:
     def artifacts(self, cache: Path, version: int = PIPELINE_VERSION) -> dict[str, Path]:
         """Where the engine puts this source's artifact (data + index)."""
         fmt = self.format or layout.infer_format(self.access_url)
-        paths = layout.artifact_paths(str(cache), self.md5, fmt, self.access, version, self.access_url)
+        key = layout.artifact_key(self.md5, self.reference_md5)
+        paths = layout.artifact_paths(str(cache), key, fmt, self.access, version, self.access_url)
         if "index" in paths:  # the index the artifact got (BAI/TBI, or CSI past 2^29), once it is complete
             paths.pop("csi", None)  # (a bigWig has none: its index is inside the data file)
             paths["index"] = layout.built_index(paths["record"]) or paths["index"]
@@ -68,7 +71,7 @@ def write_manifest(path: Path, sources: list[Source]) -> Path:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(MANIFEST_HEADER)
         for s in sources:
-            writer.writerow([s.id, s.access_url, s.md5, s.format, s.index_url, s.access])
+            writer.writerow([s.id, s.access_url, s.md5, s.format, s.index_url, s.access, s.reference])
     return path
 
 

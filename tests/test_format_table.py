@@ -53,7 +53,7 @@ class Sample:
 
     def expected_records(self) -> int | None:
         """The records the source holds, counted with the format's own tool (None: not record-based)."""
-        if self.fmt in ("bam", "sam"):
+        if self.fmt in ("bam", "sam", "cram"):
             return int(subprocess.run(["samtools", "view", "-c", str(self.path)], capture_output=True,
                                       text=True, check=True).stdout)
         if self.fmt == "bigbed":
@@ -116,6 +116,10 @@ def make_samples(folder: Path) -> list[Sample]:
     wig = folder / "signal.wig.tmp"
     wig.write_text("track type=wiggle_0\nvariableStep chrom=chr2L span=5\n10 1.5\n100 2\n"
                    "fixedStep chrom=chr2R start=1 step=10 span=10\n0.5\n-1\n3\n")
+    # a CRAM that needs no reference (no_ref: bases stored as they are); tests/test_cram.py covers references
+    cram = folder / "reads.cram.tmp"
+    subprocess.run(["samtools", "view", "-O", "cram,no_ref", "-o", str(cram),
+                    str(TRACKS / "pybedtools_x.bam")], check=True)
     origin = {
         "bam": TRACKS / "pybedtools_x.namesorted.bam", "sam": TRACKS / "htslib_ce1000.sam",
         "vcf": TRACKS / "htslib_index.vcf", "gff": TRACKS / "htslib_gff_file.gff",
@@ -123,7 +127,7 @@ def make_samples(folder: Path) -> list[Sample]:
         "bed": TRACKS / "htslib_bed_file.bed", "narrowpeak": TRACKS / "pybedtools_example.narrowPeak",
         "broadpeak": broad, "bigbed": TRACKS / "pybigwig_test.bigBed", "csv": csv, "tsv": tsv,
         "bigwig": TRACKS / "pybigwig_test.bw", "fasta": SHARED_DATA / "crossroad" / "1small.fa",
-        "bedgraph": bedgraph, "wig": wig,
+        "bedgraph": bedgraph, "wig": wig, "cram": cram,
     }
     samples = []
     for suffix, fmt in layout.FORMAT_SUFFIXES:

@@ -43,7 +43,9 @@ def remove_unshared(db: sqlite_utils.Database, settings: Settings, source: dict[
     md5, fmt = source["md5"], source["format"]
     candidates: list[str] = []
     if not sources.sharing(db, source, same_format=True):
-        for pattern in (f"v*/{fmt}/{md5}", f"logs/v*/{fmt}/{md5}", f"work/{fmt}/{md5}"):
+        # an artifact decoded against a reference (CRAM) has its md5 in its folder name: <md5>-ref-<md5>
+        keys = (md5, md5 + layout.REFERENCE_KEY_SEPARATOR + "*")
+        for pattern in (f"{where}/{fmt}/{key}" for where in ("v*", "logs/v*", "work") for key in keys):
             candidates += glob.glob(os.path.join(glob.escape(root), pattern))
     if not sources.sharing(db, source, same_format=False):
         candidates += [os.path.join(root, "src", md5), os.path.join(root, "logs", "src", md5)]

@@ -95,7 +95,8 @@ def register(args: argparse.Namespace) -> int:
     settings = settings_module.load()
     db = open_store(settings.db_path)
     failed = 0
-    for row in read_manifest(args.manifest):
+    # sources that name a reference come after the others, so a manifest may list them in any order
+    for row in sorted(read_manifest(args.manifest), key=lambda row: bool(row.get("reference"))):
         try:
             record, created = register_source(db, validate(row, settings))
         except (Invalid, Conflict) as err:

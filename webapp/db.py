@@ -27,6 +27,8 @@ CREATE TABLE IF NOT EXISTS sources (
     format TEXT NOT NULL,
     index_url TEXT NOT NULL DEFAULT '',
     access TEXT NOT NULL DEFAULT 'public',
+    reference TEXT NOT NULL DEFAULT '',      -- id of the fasta source a CRAM is decoded against, or ''
+    reference_md5 TEXT NOT NULL DEFAULT '',  -- that source's md5 at registration: part of the artifact key
     created_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS jobs (
@@ -78,12 +80,22 @@ def connect(path: str) -> sqlite_utils.Database:
     return db
 
 
+# columns added after the first release: (table, column, definition), added to an older store at start
+ADDED_COLUMNS = (
+    ("sources", "reference", "TEXT NOT NULL DEFAULT ''"),
+    ("sources", "reference_md5", "TEXT NOT NULL DEFAULT ''"),
+)
+
+
 def init_schema(db: sqlite_utils.Database) -> None:
-    """Create the tables and indexes that are missing (idempotent)."""
+    """Create the tables, indexes and columns that are missing (idempotent)."""
     with transaction(db):
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 db.execute(statement)
+        for table, column, definition in ADDED_COLUMNS:
+            if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})").fetchall()}:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 @contextmanager

@@ -89,7 +89,7 @@ class RangeFastPath:
             return None
         kind = layout.FORMATS[source["format"]][0]
         version = plan.pipeline_version(self.settings.workflow_dir)
-        md5, fmt = source["md5"], source["format"]
+        md5, fmt = layout.source_key(source), source["format"]
         # restricted sources need the token, passthrough formats the source roots: both are Flask's
         found = None if source["access"] != "public" or kind is None else \
             (lambda name: layout.alias_role(md5, fmt, version, name),

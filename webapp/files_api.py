@@ -88,7 +88,8 @@ def start_build(source: dict, resolved: plan.Resolved, what: str, alias: bool = 
                           "request fails the same way until the source is registered anew (DELETE "
                           f"/files/{source['id']}, then POST /files) or an operator retries the job (POST "
                           f"{links['status_url']}/retry)", {"Location": links["status_url"]}, links)
-    work = plan.make(_settings(), source, resolved)
+    reference = sources.get(get_db(), source["reference"]) if source.get("reference") else None
+    work = plan.make(_settings(), source, resolved, reference)
     job, _created = jobs.submit(get_db(), work.kind, work.key, work.targets, work.config, files=work.files,
                                 work_dirs=work.work_dirs, source_id=source["id"], private=work.private,
                                 satisfied=resolved.ready)
@@ -130,7 +131,8 @@ def _alias_urls(source: dict) -> dict | None:
     if layout.FORMATS[source["format"]][0] is None:
         return None
     settings = _settings()
-    names = layout.alias_names(source["md5"], source["format"], plan.pipeline_version(settings.workflow_dir))
+    names = layout.alias_names(layout.source_key(source), source["format"],
+                               plan.pipeline_version(settings.workflow_dir))
     if not layout.has_index(source["format"]):
         return {"data": url_for("files.alias", source_id=source["id"], name=names["data"])}
     index = plan.resolve(settings, source, "index", raw=False)
@@ -228,7 +230,7 @@ def alias(source_id: str, name: str):
     (+ ``.bai``) listed by ``GET /files/{id}``, and the generic ``data.bam`` (+ ``data.bam.bai``)."""
     source = visible_source(source_id)
     version = plan.pipeline_version(_settings().workflow_dir)
-    role = layout.alias_role(source["md5"], source["format"], version, name)
+    role = layout.alias_role(layout.source_key(source), source["format"], version, name)
     if role is None:
         aliases = _alias_urls(source)
         expected = f": use {aliases['data'].rsplit('/', 1)[1]}" \

@@ -17,7 +17,8 @@ from .files_api import serve_or_start, visible_source
 
 bp = Blueprint("htsget", __name__)
 MEDIA_TYPE = "application/vnd.ga4gh.htsget.v1.3.0+json"
-ENDPOINTS = {"reads": ("BAM", ("bam", "sam")), "variants": ("VCF", ("vcf",))}
+# a CRAM source is served as the BAM it is decoded into
+ENDPOINTS = {"reads": ("BAM", ("bam", "sam", "cram")), "variants": ("VCF", ("vcf",))}
 MAX_POSITION = 2**63 - 1
 
 
@@ -119,7 +120,7 @@ def _ticket(endpoint: str, source_id: str, args: dict, regions: list) -> dict:
             break
     pieces.append(("data", htsget.EOF_BLOCK))
     version = plan.pipeline_version(current_app.config["TRACKPREP_SETTINGS"].workflow_dir)
-    alias = layout.alias_names(source["md5"], source["format"], version)["data"]
+    alias = layout.alias_names(layout.source_key(source), source["format"], version)["data"]
     url = request.host_url.rstrip("/") + f"/data/{source_id}/{alias}"
     headers = {"Authorization": request.headers["Authorization"]} \
         if source["access"] == "restricted" and token_valid() else {}

@@ -11,6 +11,9 @@ is not), the access class and the pipeline version::
     {cache_dir}[/restricted]/src/<md5>/source.<ext>                  (the verified upstream bytes)
 
 The same bytes registered as two formats therefore get two artifacts, never one built the other's way.
+A format decoded against a reference (CRAM: :data:`REFERENCE_FORMATS`) that names one has the reference
+source's md5 in its key too (:func:`artifact_key`: ``v2/cram/<md5>-ref-<reference md5>/data.bam``): the same
+CRAM decoded against two references is two artifacts.
 Pipeline version 1 keyed artifacts by kind (``v1/gff3/<md5>``), so a GTF and a GFF of the same bytes shared
 one; version 2 is the first with the format in the key, and nothing reads ``v1/`` any more.
 """
@@ -108,8 +111,33 @@ FORMATS: dict[str, tuple[str | None, str]] = {
     "fasta": ("fasta", "fa"),
     "bedgraph": ("bigwig", "bedGraph"),
     "wig": ("bigwig", "wig"),
+    "cram": ("bam", "cram"),  # decoded against its `reference` (a registered fasta source), if it names one
 }
-BINARY_FORMATS = ("bam", "bigbed", "bigwig")
+BINARY_FORMATS = ("bam", "bigbed", "bigwig", "cram")
+# formats whose source may name a `reference` (the id of a registered source of a REFERENCE_SOURCE_FORMATS
+# format); every other format refuses the field
+REFERENCE_FORMATS = ("cram",)
+REFERENCE_SOURCE_FORMATS = ("fasta",)
+REFERENCE_KEY_SEPARATOR = "-ref-"
+# the <md5> component of an artifact path: the source's md5, plus its reference's for a decoded format
+ARTIFACT_KEY_PATTERN = r"[0-9a-f]{32}(?:-ref-[0-9a-f]{32})?"
+
+
+def artifact_key(md5: str, reference_md5: str = "") -> str:
+    """The folder name of a source's artifact: its md5, or ``<md5>-ref-<reference md5>`` when the source is
+    decoded against a named reference (a CRAM's bytes depend on the reference it is decoded with)."""
+    return f"{md5}{REFERENCE_KEY_SEPARATOR}{reference_md5}" if reference_md5 else md5
+
+
+def split_artifact_key(key: str) -> tuple[str, str]:
+    """``(md5, reference md5 or "")`` of an :func:`artifact_key`."""
+    md5, _, reference_md5 = key.partition(REFERENCE_KEY_SEPARATOR)
+    return md5, reference_md5
+
+
+def source_key(source: dict) -> str:
+    """The artifact key of a source record (its ``reference_md5`` is empty without a reference)."""
+    return artifact_key(source["md5"], source.get("reference_md5") or "")
 
 
 def formats_of(*kinds: str) -> tuple[str, ...]:
@@ -124,7 +152,7 @@ FORMAT_SUFFIXES: list[tuple[str, str]] = sorted(
         (".bam", "bam"), (".sam", "sam"), (".vcf", "vcf"), (".gff", "gff"), (".gff3", "gff3"),
         (".gtf", "gtf"), (".bed", "bed"), (".narrowpeak", "narrowpeak"), (".broadpeak", "broadpeak"),
         (".bb", "bigbed"), (".bigbed", "bigbed"), (".csv", "csv"), (".tsv", "tsv"), (".bw", "bigwig"),
-        (".bigwig", "bigwig"), (".fa", "fasta"), (".fasta", "fasta"), (".fna", "fasta"),
+        (".bigwig", "bigwig"), (".fa", "fasta"), (".fasta", "fasta"), (".fna", "fasta"), (".cram", "cram"),
         (".bedgraph", "bedgraph"), (".bdg", "bedgraph"), (".wig", "wig"),
     ],
     key=lambda pair: -len(pair[0]),
@@ -180,7 +208,7 @@ def source_path(cache_dir: str, md5: str, fmt: str, access: str, access_url: str
 
 def artifact_dir(cache_dir: str, md5: str, fmt: str, access: str, version: int) -> str:
     """The directory of one artifact (source md5 + registered format): the workflow key the service serialises
-    work on."""
+    work on. For a source decoded against a reference, ``md5`` is its :func:`artifact_key`."""
     return os.path.join(namespace_root(cache_dir, access), f"v{version}", fmt, md5)
 
 

@@ -31,7 +31,7 @@ KINDS: dict[str, tuple[str, str | None]] = {
     "bigbed": ("a bigBed", "bigbed"),
     "bam": ("a BAM (BGZF-compressed binary alignments)", "bam"),
     "bcf": ("a BCF (BGZF-compressed binary variant calls)", None),
-    "cram": ("a CRAM", None),
+    "cram": ("a CRAM", "cram"),
     "bgzf": ("BGZF-compressed data", None),
     "gzip": ("gzip-compressed data", None),
     "zip": ("a zip archive", None),

@@ -224,11 +224,20 @@ def _components() -> dict[str, Any]:
                                  "md5": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"},
                                  "format": {"type": "string", "enum": list(layout.FORMATS)},
                                  "index_url": {"type": "string"},
-                                 "access": {"type": "string", "enum": list(layout.ACCESS_CLASSES)}}},
+                                 "access": {"type": "string", "enum": list(layout.ACCESS_CLASSES)},
+                                 "reference": {
+                                     "type": "string", "pattern": f"^$|{layout.SOURCE_ID_PATTERN}",
+                                     "description": "id of the registered source (format "
+                                                    f"{'/'.join(layout.REFERENCE_SOURCE_FORMATS)}) this "
+                                                    "source is decoded against; only for format "
+                                                    f"{'/'.join(layout.REFERENCE_FORMATS)} (422 otherwise, "
+                                                    "and for an unknown or non-fasta id). Its md5 is part "
+                                                    "of the artifact's cache key."}}},
             "Source": {"type": "object", "required": ["id", "access_url", "md5", "format", "access"],
                        "properties": {"id": {"type": "string"}, "access_url": {"type": "string"},
                                       "md5": {"type": "string"}, "format": {"type": "string"},
                                       "index_url": {"type": "string"}, "access": {"type": "string"},
+                                      "reference": {"type": "string"},
                                       "created_at": {"type": "string"}, "artifacts": {"type": "object"},
                                       "aliases": {"type": "object", "nullable": True,
                                                   "description": "unique alias URLs (data, index; a fasta "

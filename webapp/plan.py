@@ -57,10 +57,14 @@ class Resolved:
         return all(os.path.isfile(path) for path in (self.targets or [self.path]))
 
 
-def manifest_text(source: dict[str, Any]) -> str:
-    """A one-row engine manifest for a source."""
-    header = ("id", "access_url", "md5", "format", "index_url", "access")
-    return "\t".join(header) + "\n" + "\t".join(str(source[name] or "") for name in header) + "\n"
+MANIFEST_HEADER = ("id", "access_url", "md5", "format", "index_url", "access", "reference")
+
+
+def manifest_text(source: dict[str, Any], reference: dict[str, Any] | None = None) -> str:
+    """The engine manifest for a source: its row, and its reference's row when it names one."""
+    rows = [source] + ([reference] if reference is not None else [])
+    return "\t".join(MANIFEST_HEADER) + "\n" + "".join(
+        "\t".join(str(row.get(name) or "") for name in MANIFEST_HEADER) + "\n" for row in rows)
 
 
 def job_config(settings: Settings) -> dict[str, Any]:
@@ -75,8 +79,10 @@ def job_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def make(settings: Settings, source: dict[str, Any], resolved: Resolved) -> Plan:
-    """The job that builds what ``resolved`` needs from the cache (only called on a miss)."""
+def make(settings: Settings, source: dict[str, Any], resolved: Resolved,
+         reference: dict[str, Any] | None = None) -> Plan:
+    """The job that builds what ``resolved`` needs from the cache (only called on a miss); ``reference``: the
+    record of the source this one names as its reference (its artifact is built in the same run)."""
     key, targets = resolved.key, resolved.targets
     src_dir = os.path.dirname(layout.source_path(settings.cache_dir, source["md5"], source["format"],
                                                  source["access"], source["access_url"]))
@@ -84,9 +90,9 @@ def make(settings: Settings, source: dict[str, Any], resolved: Resolved) -> Plan
     kind = layout.FORMATS[source["format"]][0]
     if kind is not None:  # conversions (GTF -> GFF3, bigBed -> BED) write beside their temp outputs here
         root = layout.namespace_root(settings.cache_dir, source["access"])
-        work_dirs.append(os.path.join(root, "work", source["format"], source["md5"]))
+        work_dirs.append(os.path.join(root, "work", source["format"], layout.source_key(source)))
     return Plan(kind="preprocess", key=key, targets=targets, config=job_config(settings),
-                files={MANIFEST_NAME: manifest_text(source)}, work_dirs=work_dirs,
+                files={MANIFEST_NAME: manifest_text(source, reference)}, work_dirs=work_dirs,
                 private=source["access"] == "restricted")
 
 
@@ -98,8 +104,9 @@ def processed(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str
     data needs (BAI/TBI, or CSI past 2^29) is in place; the record names that index. Until then ``index`` is
     the BAI/TBI name, which a complete artifact may not have.
     """
-    paths = layout.artifact_paths(settings.cache_dir, source["md5"], source["format"], source["access"],
-                                  pipeline_version(settings.workflow_dir), source["access_url"])
+    paths = layout.artifact_paths(settings.cache_dir, layout.source_key(source), source["format"],
+                                  source["access"], pipeline_version(settings.workflow_dir),
+                                  source["access_url"])
     built = layout.built_index(paths["record"])
     extra = {name: paths[name] for name in layout.extra_files(source["format"])}  # a FASTA's .gzi
     targets = [paths["data"], paths["record"]] + ([built] if built else []) + list(extra.values())

@@ -25,7 +25,7 @@ from .jobs import now
 from .settings import Settings
 
 log = logging.getLogger(__name__)
-FIELDS = ("id", "access_url", "md5", "format", "index_url", "access")
+FIELDS = ("id", "access_url", "md5", "format", "index_url", "access", "reference")
 REMOTE_SCHEMES = ("http", "https", "drs")
 UNSAFE = re.compile(r"[\x00-\x1f\x7f;&|`$<>\"'\\]")
 MAX_URL = 4096
@@ -82,7 +82,7 @@ def check_url(name: str, url: Any, settings: Settings) -> str:
 def validate(fields: Any, settings: Settings) -> dict[str, str]:
     """A complete, normalised source record from request fields; raises Invalid with the reason."""
     if not isinstance(fields, dict):
-        raise Invalid("the body must be a JSON object with id, access_url, md5, format, index_url, access")
+        raise Invalid(f"the body must be a JSON object with {', '.join(FIELDS)}")
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
         raise Invalid(f"unknown field(s): {', '.join(map(str, unknown))}; allowed: {', '.join(FIELDS)}")
@@ -115,9 +115,33 @@ def validate(fields: Any, settings: Settings) -> dict[str, str]:
             raise Invalid("index_url must name a .bai, .tbi or .csi file")
         if layout.is_local(index_url) != layout.is_local(access_url):
             raise Invalid("index_url and access_url must both be local or both be remote")
+    reference = fields.get("reference") or ""
+    if reference:
+        if fmt not in layout.REFERENCE_FORMATS:
+            raise Invalid(f"format {fmt} takes no reference: reference is allowed for "
+                          f"{', '.join(layout.REFERENCE_FORMATS)}")
+        if not layout.SOURCE_ID_RE.match(reference) or reference == source_id:
+            raise Invalid("reference must be the id of another registered source (a "
+                          f"{'/'.join(layout.REFERENCE_SOURCE_FORMATS)} source)")
     check_contents(access_url, fmt)
     return {"id": source_id, "access_url": access_url, "md5": md5, "format": fmt, "index_url": index_url,
-            "access": access}
+            "access": access, "reference": reference}
+
+
+def reference_md5(db: sqlite_utils.Database, record: dict[str, str]) -> str:
+    """The md5 of the source a record names as its ``reference`` ("" without one), which must be a
+    registered source of a reference format; raises Invalid naming what is wrong. The md5 is part of the
+    record's artifact key (:func:`webapp.layout.artifact_key`)."""
+    if not record.get("reference"):
+        return ""
+    reference = get(db, record["reference"])
+    if reference is None:
+        raise Invalid(f"reference {record['reference']!r}: no source with that id is registered; register "
+                      f"the reference FASTA first (format {'/'.join(layout.REFERENCE_SOURCE_FORMATS)})")
+    if reference["format"] not in layout.REFERENCE_SOURCE_FORMATS:
+        raise Invalid(f"reference {record['reference']!r} is a {reference['format']} source, not a "
+                      f"{'/'.join(layout.REFERENCE_SOURCE_FORMATS)} source")
+    return reference["md5"]
 
 
 def check_contents(access_url: str, fmt: str) -> None:
@@ -163,14 +187,16 @@ def page(db: sqlite_utils.Database, *, prefix: str = "", fmt: str = "", after: s
 
 
 def register(db: sqlite_utils.Database, record: dict[str, str]) -> tuple[dict[str, Any], bool]:
-    """Store a validated record: ``(record, created)``; the same id with other fields raises Conflict."""
+    """Store a validated record: ``(record, created)``; the same id with other fields raises Conflict, a
+    ``reference`` that is not a registered FASTA source raises Invalid."""
     with transaction(db):
         existing = get(db, record["id"])
         if existing is None:
-            db.execute(f"INSERT INTO sources ({', '.join(FIELDS)}, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (*(record[name] for name in FIELDS), now()))
+            columns = (*FIELDS, "reference_md5", "created_at")
+            db.execute(f"INSERT INTO sources ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                       (*(record.get(name, "") for name in FIELDS), reference_md5(db, record), now()))
     if existing is not None:
-        if any(existing[name] != record[name] for name in FIELDS):
+        if any(existing[name] != record.get(name, "") for name in FIELDS):
             raise Conflict(f"source {record['id']!r} is already registered with different fields; register "
                            f"under another id, or remove it first (DELETE /files/{record['id']} with the "
                            "token)")
@@ -184,10 +210,16 @@ deletions = 0
 
 
 def delete(db: sqlite_utils.Database, source_id: str) -> dict[str, Any] | None:
-    """Remove a source's record: the removed record, or None when there was none."""
+    """Remove a source's record: the removed record, or None when there was none. A source that another one
+    names as its ``reference`` is kept (Conflict): that one's artifact key holds the reference's md5."""
     global deletions
     with transaction(db):
         existing = get(db, source_id)
+        users = [row["id"] for row in
+                 db.query("SELECT id FROM sources WHERE reference = ? ORDER BY id LIMIT 5", (source_id,))]
+        if existing is not None and users:
+            raise Conflict(f"source {source_id!r} is the reference of {', '.join(map(repr, users))}; delete "
+                           "those first")
         if existing is not None:
             db.execute("DELETE FROM sources WHERE id = ?", (source_id,))
     if existing is not None:
@@ -205,8 +237,8 @@ def sharing(db: sqlite_utils.Database, record: dict[str, Any], same_format: bool
 
 
 def read_manifest(path: str) -> list[dict[str, str]]:
-    """The rows of a manifest TSV (``id access_url md5 format index_url access``); relative local paths are
-    taken from the manifest's folder."""
+    """The rows of a manifest TSV (``id access_url md5 format index_url access reference``); relative local
+    paths are taken from the manifest's folder."""
     base = os.path.dirname(os.path.abspath(path))
     rows = []
     with open(path, newline="", encoding="utf-8") as handle:
