@@ -29,8 +29,9 @@ rule fasta_bgzip:
         # gzip -cdf reads a BGZF file cut between two blocks up to the cut and exits 0: require the EOF block
         python3 {params.bgzf:q} fasta_bgzip {input:q}
         python3 {params.check:q} {input:q} > /dev/null
-        gzip -cdf {input:q} | bgzip -l {params.level} -@ {threads} > {output:q}.tmp
-        mv {output:q}.tmp {output:q}
+        # a temp name of this run's own: a CRAM's run may build the same reference while /data/<fasta> does
+        gzip -cdf {input:q} | bgzip -l {params.level} -@ {threads} > {output:q}.$$.tmp
+        mv {output:q}.$$.tmp {output:q}
         """
 
 
