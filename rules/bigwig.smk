@@ -5,7 +5,8 @@ rule to_bigwig:
     # validated record by record (line numbers), sorted, refused on overlapping intervals, written with
     # pyBigWig and re-opened and checked before the rename (the script writes data.bw.tmp and renames it)
     input:
-        bigwig_input,
+        src=bigwig_input,
+        sizes=bigwig_reference_fai,  # the named reference's .fai, when the source names one
     output:
         f"{{root}}/v{VERSION}/{{fmt}}/{{md5}}/data.bw",
     params:
@@ -28,8 +29,8 @@ rule to_bigwig:
         set -euo pipefail
         exec 2> {log:q}
         # gzip reads a BGZF file cut between two blocks up to the cut without an error: require the EOF block
-        python3 {params.bgzf:q} to_bigwig {input:q}
-        python3 {params.script:q} --format {wildcards.fmt} {params.sizes} {input:q} {output:q}
+        python3 {params.bgzf:q} to_bigwig {input.src:q}
+        python3 {params.script:q} --format {wildcards.fmt} {params.sizes} {input.src:q} {output:q}
         """
 
 

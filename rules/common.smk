@@ -190,10 +190,26 @@ def bigwig_input(wildcards):
     return source_file(source_entry(wildcards, kinds=("bigwig",)))
 
 
+def reference_artifact(row):
+    """The built artifact paths (data, index, gzi) of the reference FASTA a manifest row names, or None."""
+    if not row["reference"]:
+        return None
+    ref = MANIFEST[MANIFEST["id"] == row["reference"]].iloc[0]
+    return layout.artifact_paths(CACHE, layout.source_key(ref), ref["format"], ref["access"], VERSION,
+                                 ref["access_url"])
+
+
 def bigwig_chrom_sizes(wildcards):
-    """The chromosome sizes file (.fai or two columns) a bigWig's header takes its lengths from, or None: the
-    largest end of each chromosome in the data. (A source's named reference can be wired in here.)"""
-    return None
+    """The chromosome sizes file a bigWig's header takes its lengths from: the .fai of the source's named
+    reference (built first: it is an input), or None, and then the largest end of each chromosome in the data."""
+    paths = reference_artifact(source_entry(wildcards, kinds=("bigwig",)))
+    return paths["index"] if paths else None
+
+
+def bigwig_reference_fai(wildcards):
+    """The reference's .fai as an input of the bigWig rule (nothing without a reference)."""
+    sizes = bigwig_chrom_sizes(wildcards)
+    return [sizes] if sizes else []
 
 
 def bigwig_sizes_args(wildcards):
@@ -204,8 +220,8 @@ def bigwig_sizes_args(wildcards):
 
 def bigwig_sizes_note(wildcards):
     """Where a bigWig's chromosome sizes came from, as its artifact.json says it."""
-    sizes = bigwig_chrom_sizes(wildcards)
-    return os.path.basename(sizes) if sizes else "from the data"
+    row = source_entry(wildcards, kinds=("bigwig",))
+    return f"from the reference {row['reference']}" if row["reference"] else "from the data"
 
 
 def fetch_url(wildcards):
@@ -218,10 +234,8 @@ def cram_inputs(wildcards):
     built artifact (``ref``: data.fa.gz, with its ``fai`` and ``gzi``), which its own rules build first."""
     row = source_entry(wildcards, kinds=("bam",))
     inputs = {"cram": source_file(row)}
-    if row["reference"]:
-        ref = MANIFEST[MANIFEST["id"] == row["reference"]].iloc[0]
-        paths = layout.artifact_paths(CACHE, layout.source_key(ref), ref["format"], ref["access"], VERSION,
-                                      ref["access_url"])
+    paths = reference_artifact(row)
+    if paths:
         inputs.update(ref=paths["data"], fai=paths["index"], gzi=paths["gzi"])
     return inputs
 

@@ -281,3 +281,75 @@ def test_the_read_back_check_refuses_a_file_that_does_not_hold_the_records(tmp_p
     truncated.write_bytes(out.read_bytes()[: out.stat().st_size // 2])
     with pytest.raises((OSError, RuntimeError)):
         to_bigwig.check(str(truncated), header, covered, [(chrom, start, value)])
+
+
+def _reference_and_track(folder: Path) -> tuple[Path, dict[str, int], Path]:
+    """A small reference FASTA (lengths known here) and a bedGraph on two of its sequences."""
+    lengths = {"chr1": 1000, "chr2": 500, "chrM": 37}
+    fasta = folder / "ref.fa"
+    with open(fasta, "w") as out:
+        for name, length in lengths.items():
+            sequence = ("ACGT" * length)[:length]
+            out.write(f">{name} test\n" + "".join(sequence[i:i + 60] + "\n" for i in range(0, length, 60)))
+    lengths = {name: len(seq) for name, seq in _fasta_lengths(fasta)}  # as written, read back independently
+    track = folder / "track.bedGraph"
+    track.write_text("chr1\t0\t100\t1.5\nchr2\t10\t20\t-2\n")
+    return fasta, lengths, track
+
+
+def _fasta_lengths(path: Path) -> list[tuple[str, str]]:
+    records, name = [], None
+    for line in path.read_text().splitlines():
+        if line.startswith(">"):
+            name = line[1:].split()[0]
+            records.append([name, ""])
+        elif line:
+            records[-1][1] += line.strip()
+    return [(n, s) for n, s in records]
+
+
+def test_a_named_reference_gives_the_bigwig_its_chromosome_sizes(engine):
+    fasta, lengths, track = _reference_and_track(engine.workdir)
+    ref = Source.local(fasta, id="ref", format="fasta")
+    source = Source.local(track, id="cov", reference="ref", reference_md5=ref.md5)
+    result = engine.run([ref, source])
+    assert result.returncode == 0, result.stderr[-3000:]
+    paths = source.artifacts(engine.cache)
+    assert f"-ref-{ref.md5}" in str(paths["data"])  # the reference is part of the key
+    assert json.loads(paths["record"].read_text()) == {"data": "data.bw", "chrom_sizes": "from the reference ref"}
+    handle = pyBigWig.open(str(paths["data"]))
+    try:
+        # the reference's full lengths, not the data's last ends (100 and 20); like UCSC's bedGraphToBigWig, a
+        # bigWig lists the chromosomes that have data (chrM has none)
+        assert handle.chroms() == {"chr1": lengths["chr1"], "chr2": lengths["chr2"]}
+        assert handle.intervals("chr1") == ((0, 100, 1.5),) and handle.intervals("chr2") == ((10, 20, -2.0),)
+    finally:
+        handle.close()
+
+
+def test_a_record_past_its_reference_sequence_fails_naming_it(engine):
+    fasta, lengths, _ = _reference_and_track(engine.workdir)
+    track = engine.workdir / "past.bedGraph"
+    track.write_text(f"chr1\t0\t10\t1\nchrM\t30\t{lengths['chrM'] + 5}\t2\n")
+    ref = Source.local(fasta, id="ref", format="fasta")
+    source = Source.local(track, id="past", reference="ref", reference_md5=ref.md5)
+    result = engine.run([ref, source])
+    assert result.returncode != 0
+    log = next(engine.cache.rglob("to_bigwig.log")).read_text()
+    assert "line 2" in log and "chrM" in log, log
+    assert not source.artifacts(engine.cache)["data"].exists()
+
+
+def test_the_service_builds_a_bigwig_sized_by_its_reference(service, tmp_path):
+    fasta, lengths, track = _reference_and_track(service.base / "sources")
+    assert service.register("ref", fasta, format="fasta").status_code == 201
+    assert service.register("cov", track, reference="ref").status_code == 201
+    served = service.fetch("/data/cov")
+    assert served.status_code == 200
+    copy = tmp_path / "cov.bw"
+    copy.write_bytes(served.content)
+    handle = pyBigWig.open(str(copy))
+    try:
+        assert handle.chroms() == {"chr1": lengths["chr1"], "chr2": lengths["chr2"]}
+    finally:
+        handle.close()

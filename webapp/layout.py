@@ -116,7 +116,7 @@ FORMATS: dict[str, tuple[str | None, str]] = {
 BINARY_FORMATS = ("bam", "bigbed", "bigwig", "cram")
 # formats whose source may name a `reference` (the id of a registered source of a REFERENCE_SOURCE_FORMATS
 # format); every other format refuses the field
-REFERENCE_FORMATS = ("cram",)
+REFERENCE_FORMATS = ("cram", "bedgraph", "wig")  # CRAM: decoding; bedGraph/WIG: the bigWig's chromosome sizes
 REFERENCE_SOURCE_FORMATS = ("fasta",)
 REFERENCE_KEY_SEPARATOR = "-ref-"
 # the <md5> component of an artifact path: the source's md5, plus its reference's for a decoded format
