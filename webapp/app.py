@@ -19,6 +19,7 @@ from .files_api import bp as files_bp
 from .htsget_api import bp as htsget_bp
 from .jobs_api import bp as jobs_bp
 from .meta_api import bp as meta_bp
+from .uploads import UploadRequest
 
 EXTENSIONS = ("webapp.ssr_api",)
 CORS_HEADERS = {
@@ -40,6 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     ``test_config["TRACKPREP_SETTINGS"]`` may carry a ready :class:`webapp.settings.Settings`.
     """
     app = Flask(__name__)
+    app.request_class = UploadRequest  # uploads are written against the upload quota (webapp/uploads.py)
     config = dict(test_config or {})
     settings = config.pop("TRACKPREP_SETTINGS", None) or settings_module.load()
     app.config.update(TRACKPREP_SETTINGS=settings, MAX_CONTENT_LENGTH=settings.max_upload_bytes,

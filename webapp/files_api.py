@@ -77,7 +77,7 @@ def _serve(source: dict, what: str, raw: bool, alias: bool, index_suffix: str | 
     work = plan.make(settings, source, resolved)
     job, _created = jobs.submit(get_db(), work.kind, work.key, work.targets, work.config, files=work.files,
                                 work_dirs=work.work_dirs, source_id=source["id"], private=work.private,
-                                satisfied=resolved.ready)
+                                satisfied=resolved.ready, max_queued=settings.max_queued_jobs)
     if job is None:  # built while we looked
         return _serve(source, what, raw, alias, index_suffix)
     links = _job_links(job)

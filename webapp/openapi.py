@@ -56,7 +56,8 @@ def _file_responses(miss: str) -> dict:
                      "the source's last build failed: that failure until it is registered anew or retried"),
         "416": _error("unsatisfiable or malformed Range"),
         "422": _error("invalid parameter"),
-        "503": _error(miss),
+        "503": _error(f"{miss}; or the queue is full (TRACKPREP_MAX_QUEUED_JOBS, `queue_full`): retry after "
+                       "Retry-After"),
     }
 
 
