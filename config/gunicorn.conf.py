@@ -6,6 +6,10 @@
 gunicorn refuses a request line or a header field over its limits itself, with an HTML page (414/431/400)
 that never reaches the app. Its limits are raised above the app's own (:mod:`webapp.edge`), so the app
 answers those requests in API.md's JSON shape; gunicorn still answers for what lies beyond them (README).
+
+Metrics (``GET /metrics``): every worker counts into ``$TRACKPREP_DATA_DIR/metrics`` (prometheus_client's
+multiprocess mode, :mod:`webapp.metrics`). The master points the workers there and clears what dead processes
+left at start; a worker that exits is marked dead.
 """
 from webapp.edge import MAX_HEADER_BYTES, MAX_URL_BYTES
 
@@ -18,3 +22,17 @@ limit_request_field_size = 2 * MAX_HEADER_BYTES
 
 if MAX_URL_BYTES + len("OPTIONS  HTTP/1.1") > limit_request_line:
     raise ValueError("webapp.edge.MAX_URL_BYTES does not fit in gunicorn's request line limit")
+
+
+def on_starting(server) -> None:
+    """Master, before the workers fork: set PROMETHEUS_MULTIPROC_DIR for them and clear dead processes' files."""
+    from webapp import metrics, settings
+
+    metrics.prepare(settings.load().data_dir, clear=True)
+
+
+def child_exit(server, worker) -> None:
+    """Master, after a worker exited: its live gauges leave the sum (its counters stay counted)."""
+    from webapp import metrics
+
+    metrics.process_dead(worker.pid)

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from . import db, errors, settings as settings_module
+from . import db, errors, metrics, settings as settings_module
 from .edge import JsonEdge
 from .fast_ranges import RangeFastPath
 from .files_api import bp as files_bp
@@ -50,6 +50,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
 
     db.init_app(app)
+    metrics.prepare(settings.data_dir)  # every process of a data dir counts into the same folder
     errors.register(app)
     for blueprint in (files_bp, jobs_bp, meta_bp, htsget_bp):
         app.register_blueprint(blueprint)
@@ -74,4 +75,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = RangeFastPath(app.wsgi_app, settings, CORS_HEADERS)  # type: ignore[method-assign]
     # outermost: oversized URLs and headers, and failures of the layers in front of Flask, answer JSON too
     app.wsgi_app = JsonEdge(app.wsgi_app, CORS_HEADERS)  # type: ignore[method-assign]
+    # outside everything: every request, whoever answers it, is counted by route class, status and bytes
+    app.wsgi_app = metrics.RequestMetrics(app.wsgi_app)  # type: ignore[method-assign]
     return app

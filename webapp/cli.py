@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 
-from . import settings as settings_module
+from . import metrics, settings as settings_module
 from .db import open_store
 from .dispatcher import Dispatcher
 from .errors import Conflict, Invalid
@@ -42,6 +42,7 @@ def serve(args: argparse.Namespace) -> int:
     from .sources import register_samples
 
     settings = settings_module.load()
+    metrics.prepare(settings.data_dir, clear=True)  # one process: what earlier runs counted starts again
     register_samples(open_store(settings.db_path), settings)
     app = create_app({"TRACKPREP_SETTINGS": settings})
     dispatcher = Dispatcher(settings)
@@ -69,6 +70,7 @@ def serve(args: argparse.Namespace) -> int:
 def worker(_args: argparse.Namespace) -> int:
     """The production dispatcher: one per deployment, next to the gunicorn web workers."""
     settings = settings_module.load()
+    metrics.prepare(settings.data_dir)  # next to gunicorn's workers, into their folder (their master clears it)
     dispatcher = Dispatcher(settings)
 
     def _handler(signum, _frame):

@@ -5,7 +5,7 @@ import os
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from . import cache_files, jobs, layout, plan, serving, sources
+from . import cache_files, jobs, layout, metrics, plan, serving, sources
 from .auth import require_token, token_valid
 from .db import get_db
 from .errors import BuildFailed, Conflict, Invalid, NotFound, NotReady
@@ -63,7 +63,9 @@ def _serve(source: dict, what: str, raw: bool, alias: bool, index_suffix: str | 
             built = resolved.path.rsplit(".", 1)[-1]
             raise NotFound(f"the artifact of source {source['id']!r} is indexed with {built.upper()}, not "
                            f"{index_suffix[1:].upper()}: use the .{built} name (GET /files/{source['id']})")
-        return serving.send(resolved.path, resolved.path, cache_control)
+        response = serving.send(resolved.path, resolved.path, cache_control)
+        metrics.cache_hit(request.path)
+        return response
     if request.method == "HEAD":
         raise NotFound(f"the {what} of source {source['id']!r} is not built yet; a GET starts the build")
     failed = jobs.remembered_failure(get_db(), resolved.key, source["created_at"])
@@ -74,6 +76,7 @@ def _serve(source: dict, what: str, raw: bool, alias: bool, index_suffix: str | 
                           "request fails the same way until the source is registered anew (DELETE "
                           f"/files/{source['id']}, then POST /files) or an operator retries the job (POST "
                           f"{links['status_url']}/retry)", {"Location": links["status_url"]}, links)
+    metrics.cache_miss(request.path)
     work = plan.make(settings, source, resolved)
     job, _created = jobs.submit(get_db(), work.kind, work.key, work.targets, work.config, files=work.files,
                                 work_dirs=work.work_dirs, source_id=source["id"], private=work.private,

@@ -1,12 +1,13 @@
-"""Blueprint: liveness (``/health``) and the API description (``/openapi.json``)."""
+"""Blueprint: liveness (``/health``), Prometheus metrics (``/metrics``) and the API description
+(``/openapi.json``)."""
 from __future__ import annotations
 
 import os
 import shutil
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
-from . import heartbeat, jobs
+from . import heartbeat, jobs, metrics
 from .db import get_db
 from .openapi import document
 
@@ -39,6 +40,13 @@ def _free(path: str) -> int | None:
         return shutil.disk_usage(path).free
     except OSError:
         return None
+
+
+@bp.get("/metrics")
+def prometheus_metrics():
+    """Prometheus text exposition: jobs, queue, durations, cache hits and misses, traffic, sizes, free disk
+    (summed over every web worker and the dispatcher: webapp/metrics.py)."""
+    return Response(metrics.render(current_app.config["TRACKPREP_SETTINGS"]), content_type=metrics.CONTENT_TYPE)
 
 
 @bp.get("/openapi.json")

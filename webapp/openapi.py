@@ -177,6 +177,10 @@ def _paths() -> dict[str, Any]:
         "/health": {"get": {"summary": "Liveness, queue depth, running count, live dispatchers, free disk",
                             "responses": {"200": _json(HEALTH, "alive, with a dispatcher running the queue"),
                                           "503": _json(HEALTH, "no dispatcher has beaten recently")}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics (text exposition format 0.0.4), summed over every "
+                                        "web worker and the dispatcher",
+                             "responses": {"200": {"description": "the metrics", "content": {
+                                 "text/plain": {"schema": {"type": "string"}}}}}}},
         **_htsget_paths(),
         "/openapi.json": {"get": {"summary": "This document",
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI 3.0")}}},

@@ -84,7 +84,8 @@ class UploadRequest(Request):
         return QuotaFile(budget)  # type: ignore[return-value]
 
 
-def _tree_size(path: str) -> int:
+def tree_size(path: str) -> int:
+    """Bytes of the files below ``path`` (0 when it does not exist); symlinks are not followed."""
     total = 0
     try:
         entries = list(os.scandir(path))
@@ -93,7 +94,7 @@ def _tree_size(path: str) -> int:
     for entry in entries:
         try:
             if entry.is_dir(follow_symlinks=False):
-                total += _tree_size(entry.path)
+                total += tree_size(entry.path)
             elif entry.is_file(follow_symlinks=False):
                 total += entry.stat(follow_symlinks=False).st_size
         except FileNotFoundError:
@@ -104,7 +105,7 @@ def _tree_size(path: str) -> int:
 def on_disk(cache_dir: str) -> int:
     """Bytes of uploads kept on disk: every analysis' ``input/`` folder plus the uploads being received."""
     root = os.path.join(cache_dir, SSR_DIR)
-    total = _tree_size(os.path.join(root, STAGING))
+    total = tree_size(os.path.join(root, STAGING))
     try:
         versions = [entry.path for entry in os.scandir(root) if entry.is_dir() and entry.name != STAGING]
     except FileNotFoundError:
@@ -112,5 +113,5 @@ def on_disk(cache_dir: str) -> int:
     for version in versions:
         for analysis in os.scandir(version):
             if analysis.is_dir():
-                total += _tree_size(os.path.join(analysis.path, "input"))
+                total += tree_size(os.path.join(analysis.path, "input"))
     return total
