@@ -160,6 +160,62 @@ def _conversion(settings: Settings, source: dict) -> dict | None:
     return jobs.read_conversion(resolved.key)
 
 
+STATES = ("ready", "building", "failed", "absent")
+MAX_LIMIT = 1000
+
+
+def artifact_state(source: dict) -> str:
+    """Where a source's ``/data`` stands: ``ready`` (built, or a local passthrough file served as it is),
+    ``building`` (a job is queued or running), ``failed`` (its last build failed) or ``absent``."""
+    resolved = plan.resolve(_settings(), source, "data", raw=False)
+    if resolved is None or resolved.targets is None or resolved.ready():
+        return "ready"
+    if jobs.active_for_key(get_db(), resolved.key) is not None:
+        return "building"
+    if jobs.remembered_failure(get_db(), resolved.key, source["created_at"]) is not None:
+        return "failed"
+    return "absent"
+
+
+@bp.get("/files")
+def list_files():
+    """Registered sources in id order, paged (``limit``, ``after``) and filtered (``format``, ``access``,
+    ``state``, ``prefix``); restricted sources only with the token."""
+    args = request.args
+    fmt, access, state = args.get("format") or None, args.get("access") or None, args.get("state") or None
+    prefix, after = args.get("prefix") or None, args.get("after") or None
+    if fmt is not None and fmt not in layout.FORMATS:
+        raise Invalid(f"format must be one of: {', '.join(sorted(layout.FORMATS))}")
+    if access is not None and access not in ("public", "restricted"):
+        raise Invalid("access must be public or restricted")
+    if state is not None and state not in STATES:
+        raise Invalid(f"state must be one of: {', '.join(STATES)}")
+    for name, value in (("prefix", prefix), ("after", after)):
+        if value is not None and len(value) > 128:
+            raise Invalid(f"{name} is longer than an id (128 characters)")
+    try:
+        limit = int(args.get("limit", "100"))
+    except ValueError:
+        raise Invalid("limit must be an integer") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise Invalid(f"limit must be between 1 and {MAX_LIMIT}")
+    if not token_valid():  # restricted sources are as unknown without the token
+        if access == "restricted":
+            return jsonify(files=[], next=None)
+        access = "public"
+    found: list[dict] = []
+    for source in sources.listing(get_db(), after=after, fmt=fmt, access=access, prefix=prefix,
+                                  batch=min(limit + 1, 500) if state is None else 500):
+        current = artifact_state(source)
+        if state is not None and current != state:
+            continue
+        if len(found) == limit:  # one more exists: the page ends here
+            return jsonify(files=found, next=found[-1]["id"])
+        found.append({**{name: source[name] for name in (*sources.FIELDS, "created_at")}, "state": current,
+                      "url": url_for("files.get_file", source_id=source["id"])})
+    return jsonify(files=found, next=None)
+
+
 @bp.get("/files/<source_id>")
 def get_file(source_id: str):
     """A source's record, its artifacts' readiness and its active job."""

@@ -112,7 +112,32 @@ def _paths() -> dict[str, Any]:
                                         "schema": {"type": "string"}}, RANGE],
              "responses": _file_responses("cache miss on an extension-bearing name: retry after Retry-After")}
     return {
-        "/files": {"post": {
+        "/files": {"get": {
+            "summary": "Registered sources in id order, paged and filtered (restricted ones only with the token)",
+            "parameters": [
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                {"name": "after", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 128},
+                 "description": "the id to continue after (the previous page's `next`)"},
+                {"name": "format", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": sorted(layout.FORMATS)}},
+                {"name": "access", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": ["public", "restricted"]}},
+                {"name": "state", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": ["ready", "building", "failed", "absent"]}},
+                {"name": "prefix", "in": "query", "required": False,
+                 "schema": {"type": "string", "maxLength": 128}}],
+            "responses": {"200": _json({"type": "object", "required": ["files", "next"], "properties": {
+                "files": {"type": "array", "items": {"type": "object", "required": ["id", "format", "state"],
+                                                     "properties": {
+                    "id": {"type": "string"}, "access_url": {"type": "string"}, "md5": {"type": "string"},
+                    "format": {"type": "string"}, "index_url": {"type": "string"},
+                    "access": {"type": "string"}, "created_at": {"type": "string"},
+                    "state": {"type": "string", "enum": ["ready", "building", "failed", "absent"]},
+                    "url": {"type": "string"}}}},
+                "next": {"type": "string", "nullable": True}}}, "a page of sources"),
+                "422": _error("invalid filter or limit")}},
+            "post": {
             "summary": "Register a source", "security": BEARER,
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/SourceFields"}}}},
