@@ -168,6 +168,8 @@ def analyze_ssr():
             inputs[role] = ssr_layout.input_path(settings.cache_dir, key, role)
             _place(path, inputs[role])
     finally:
+        for storage in (request.__dict__.get("files") or {}).values():  # parsed parts: close, never re-parse
+            storage.close()
         shutil.rmtree(staging, ignore_errors=True)
 
     out = ssr_layout.output_dir(settings.cache_dir, key)
