@@ -2,9 +2,13 @@
 id prefix, restricted sources listed only with the token. Expected lists come from what the test registered."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import requests
 
-from conftest import TRACKS, dump
+from conftest import TRACKS, dump, md5sum
 
 REGISTERED = {  # id -> (file, format, access)
     "bed_a": ("htslib_bed_file.bed", "bed", "public"),
@@ -79,3 +83,45 @@ def test_listing_pages_filters_and_hides_restricted_sources(service):
                 {"limit": "1001"}, {"prefix": "x" * 129}):
         response = requests.get(service.url("/files"), params=bad, timeout=60)
         assert response.status_code == 422 and response.json()["error"] == "invalid", bad
+
+
+def cli(svc, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "webapp.cli", *args], env=svc.env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_sources_command_lists_shows_deletes_and_registers_with_progress(service, tmp_path):
+    rows = []
+    for number in range(120):  # a large manifest: the same file under many ids, one refused row
+        rows.append(f"many{number:03d}\t{TRACKS / 'htslib_bed_file.bed'}\t{md5sum(TRACKS / 'htslib_bed_file.bed')}"
+                    "\tbed\t\tpublic")
+    rows.append(f"outside\t/etc/passwd\t{'a' * 32}\tbed\t\tpublic")
+    manifest = tmp_path / "many.tsv"
+    manifest.write_text("id\taccess_url\tmd5\tformat\tindex_url\taccess\n" + "\n".join(rows) + "\n")
+    registered = cli(service, "register", "--quiet", str(manifest))
+    assert registered.returncode == 1
+    assert registered.stdout == ""  # --quiet
+    assert "registering: 121/121" in registered.stderr  # not a terminal: progress lines
+    assert "120 registered, 0 unchanged, 1 refused" in registered.stderr and "refused outside" in registered.stderr
+    assert service.register("secret", TRACKS / "pybedtools_example.narrowPeak", access="restricted").ok
+
+    listed = cli(service, "sources", "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert lines[0] == ["id", "format", "access", "state", "md5", "access_url"]
+    assert [line[0] for line in lines[1:]] == sorted([f"many{n:03d}" for n in range(120)] + ["secret"])
+    assert {line[3] for line in lines[1:]} == {"absent"}
+    only = cli(service, "sources", "list", "--access", "restricted").stdout.splitlines()[1:]
+    assert [line.split("\t")[0] for line in only] == ["secret"]
+    assert len(cli(service, "sources", "list", "--prefix", "many11").stdout.splitlines()) == 1 + 10
+
+    assert service.fetch("/data/many000").status_code == 200
+    shown = json.loads(cli(service, "sources", "show", "many000").stdout)
+    assert shown["id"] == "many000" and shown["state"] == "ready" and shown["active_job"] is None
+    assert cli(service, "sources", "show", "nope").returncode == 1
+
+    # the artifact is shared by every many* id: deleting one keeps it; the record goes
+    deleted = cli(service, "sources", "delete", "many000")
+    assert deleted.returncode == 0 and deleted.stdout.splitlines() == ["deleted many000"]
+    assert service.get("/files/many000").status_code == 404
+    assert service.fetch("/data/many001").status_code == 200

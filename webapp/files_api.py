@@ -5,10 +5,10 @@ import os
 
 from flask import Blueprint, current_app, jsonify, request, url_for
 
-from . import cache_files, jobs, layout, metrics, plan, serving, sources
+from . import jobs, layout, metrics, plan, serving, source_admin, sources
 from .auth import require_token, token_valid
 from .db import get_db
-from .errors import BuildFailed, Conflict, Invalid, NotFound, NotReady
+from .errors import BuildFailed, Invalid, NotFound, NotReady
 from .settings import Settings
 
 bp = Blueprint("files", __name__)
@@ -160,21 +160,7 @@ def _conversion(settings: Settings, source: dict) -> dict | None:
     return jobs.read_conversion(resolved.key)
 
 
-STATES = ("ready", "building", "failed", "absent")
 MAX_LIMIT = 1000
-
-
-def artifact_state(source: dict) -> str:
-    """Where a source's ``/data`` stands: ``ready`` (built, or a local passthrough file served as it is),
-    ``building`` (a job is queued or running), ``failed`` (its last build failed) or ``absent``."""
-    resolved = plan.resolve(_settings(), source, "data", raw=False)
-    if resolved is None or resolved.targets is None or resolved.ready():
-        return "ready"
-    if jobs.active_for_key(get_db(), resolved.key) is not None:
-        return "building"
-    if jobs.remembered_failure(get_db(), resolved.key, source["created_at"]) is not None:
-        return "failed"
-    return "absent"
 
 
 @bp.get("/files")
@@ -188,8 +174,8 @@ def list_files():
         raise Invalid(f"format must be one of: {', '.join(sorted(layout.FORMATS))}")
     if access is not None and access not in ("public", "restricted"):
         raise Invalid("access must be public or restricted")
-    if state is not None and state not in STATES:
-        raise Invalid(f"state must be one of: {', '.join(STATES)}")
+    if state is not None and state not in source_admin.STATES:
+        raise Invalid(f"state must be one of: {', '.join(source_admin.STATES)}")
     for name, value in (("prefix", prefix), ("after", after)):
         if value is not None and len(value) > 128:
             raise Invalid(f"{name} is longer than an id (128 characters)")
@@ -206,7 +192,7 @@ def list_files():
     found: list[dict] = []
     for source in sources.listing(get_db(), after=after, fmt=fmt, access=access, prefix=prefix,
                                   batch=min(limit + 1, 500) if state is None else 500):
-        current = artifact_state(source)
+        current = source_admin.artifact_state(_settings(), get_db(), source)
         if state is not None and current != state:
             continue
         if len(found) == limit:  # one more exists: the page ends here
@@ -226,17 +212,8 @@ def get_file(source_id: str):
 def delete_file(source_id: str):
     """Remove a source (token); its cached files go when no other registered id shares their md5."""
     require_token()
-    source = visible_source(source_id)
-    settings = _settings()
-    keys = {resolved.key for what in ("data", "index") for raw in (False, True)
-            if (resolved := plan.resolve(settings, source, what, raw)) is not None and resolved.key}
-    active = next((job for job in (jobs.active_for_key(get_db(), key) for key in keys) if job), None)
-    if active is not None:
-        raise Conflict(f"job {active['id']} is building source {source_id!r}; cancel it first (DELETE "
-                       f"{url_for('jobs.get_job', job_id=active['id'])}) or wait for it to end")
-    sources.delete(get_db(), source_id)
-    removed = cache_files.remove_unshared(get_db(), settings, source)
-    return jsonify(deleted=source_id, removed=[os.path.relpath(path, settings.cache_dir) for path in removed])
+    removed = source_admin.delete(_settings(), get_db(), visible_source(source_id))
+    return jsonify(deleted=source_id, removed=removed)
 
 
 @bp.route("/data/<source_id>", methods=["GET", "HEAD"])
