@@ -2,9 +2,6 @@
 (``/openapi.json``)."""
 from __future__ import annotations
 
-import os
-import shutil
-
 from flask import Blueprint, Response, current_app, jsonify
 
 from . import heartbeat, jobs, metrics
@@ -23,23 +20,14 @@ def health():
     dispatchers = heartbeat.live(get_db(), settings.heartbeat_timeout)
     body = {"status": "ok", "queued": counts["queued"], "running": counts["running"],
             "max_concurrent_jobs": settings.max_concurrent_jobs, "dispatchers": len(dispatchers),
-            "disk_free_bytes": {"data": _free(settings.data_dir), "cache": _free(settings.cache_dir)}}
+            "disk_free_bytes": {"data": metrics.disk_free(settings.data_dir),
+                                "cache": metrics.disk_free(settings.cache_dir)}}
     if dispatchers:
         return jsonify(body)
     body.update(status="no_dispatcher", error="no_dispatcher",
                 detail=f"no dispatcher has run in the last {settings.heartbeat_timeout:g} s, so queued jobs "
                        f"wait: start `trackprep worker` with TRACKPREP_DATA_DIR={settings.data_dir}")
     return jsonify(body), 503
-
-
-def _free(path: str) -> int | None:
-    """Bytes free on the filesystem holding ``path`` (its nearest existing folder); None if unknown."""
-    while not os.path.exists(path) and os.path.dirname(path) != path:
-        path = os.path.dirname(path)
-    try:
-        return shutil.disk_usage(path).free
-    except OSError:
-        return None
 
 
 @bp.get("/metrics")
