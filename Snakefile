@@ -1,6 +1,7 @@
 # trackprep: visualization-ready genomic artifacts at content-addressed cache paths.
 #   snakemake --cores 2 --config cache_dir=cache manifest=sources.tsv          # every artifact of every source
 #   snakemake --cores 2 --config cache_dir=cache manifest=sources.tsv cache/v1/bam/<md5>/data.bam.bai
+#   snakemake --cores 2 --config cache_dir=cache manifest=sources.tsv cache/v2/gff3/<md5>/features.sqlite  # names
 #   snakemake --cores 2 --configfile config/ssr.yaml --config cache_dir=cache    # an SSR analysis (README)
 import os
 
@@ -17,6 +18,8 @@ include: "rules/fetch.smk"
 include: "rules/bam.smk"
 include: "rules/tabix.smk"
 include: "rules/fasta.smk"
+include: "rules/bigwig.smk"
+include: "rules/features.smk"
 include: "rules/ssr.smk"
 
 

@@ -11,6 +11,7 @@ Metrics (``GET /metrics``): every worker counts into ``$TRACKPREP_DATA_DIR/metri
 multiprocess mode, :mod:`webapp.metrics`). The master points the workers there and clears what dead processes
 left at start; a worker that exits is marked dead.
 """
+from webapp.startup import exit_unless_usable
 from webapp.edge import MAX_HEADER_BYTES, MAX_URL_BYTES
 
 # a request line is method + " " + URL + " HTTP/1.1": gunicorn's largest finite limit (0 would read a
@@ -24,14 +25,16 @@ if MAX_URL_BYTES + len("OPTIONS  HTTP/1.1") > limit_request_line:
     raise ValueError("webapp.edge.MAX_URL_BYTES does not fit in gunicorn's request line limit")
 
 
-def on_starting(server) -> None:
-    """Master, before the workers fork: set PROMETHEUS_MULTIPROC_DIR for them and clear dead processes' files."""
+def on_starting(_server) -> None:
+    """Master, before the workers fork: refuse to start, with one line and exit status 2, when a TRACKPREP_*
+    setting cannot work; then set PROMETHEUS_MULTIPROC_DIR for the workers and clear dead processes' files."""
     from webapp import metrics, settings
 
+    exit_unless_usable()
     metrics.prepare(settings.load().data_dir, clear=True)
 
 
-def child_exit(server, worker) -> None:
+def child_exit(_server, worker) -> None:
     """Master, after a worker exited: its live gauges leave the sum (its counters stay counted)."""
     from webapp import metrics
 

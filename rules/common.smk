@@ -132,6 +132,8 @@ def artifact_data(wildcards):
 def chosen_index(wildcards):
     """The index the artifact's data got: BAI/TBI, or CSI past 2^29 (decided by the checkpoint that wrote it)."""
     kind = layout.FORMATS[wildcards.fmt][0]
+    if not layout.KINDS[kind].has_index:  # a bigWig: its record comes from bigwig_record, not artifact_record
+        raise WorkflowError(f"format {wildcards.fmt} ({kind}) has no index file")
     if not layout.KINDS[kind].csi:  # a FASTA's .fai holds any length: no choice to make
         return artifact_data(wildcards) + layout.KINDS[kind].index_suffix
     index_type = artifact_data(wildcards) + layout.INDEX_TYPE_SUFFIX
@@ -156,6 +158,29 @@ def artifact_extra(wildcards):
 def fasta_input(wildcards):
     """The verified reference FASTA (plain, gzip or BGZF) of a FASTA artifact."""
     return source_file(source_entry(wildcards, kinds=("fasta",)))
+
+
+def bigwig_input(wildcards):
+    """The verified bedGraph or WIG source (plain, gzip or BGZF) of a bigWig artifact."""
+    return source_file(source_entry(wildcards, kinds=("bigwig",)))
+
+
+def bigwig_chrom_sizes(wildcards):
+    """The chromosome sizes file (.fai or two columns) a bigWig's header takes its lengths from, or None: the
+    largest end of each chromosome in the data. (A source's named reference can be wired in here.)"""
+    return None
+
+
+def bigwig_sizes_args(wildcards):
+    """The to_bigwig script's --chrom-sizes flag, shell-quoted, or nothing."""
+    sizes = bigwig_chrom_sizes(wildcards)
+    return f"--chrom-sizes {shlex.quote(sizes)}" if sizes else ""
+
+
+def bigwig_sizes_note(wildcards):
+    """Where a bigWig's chromosome sizes came from, as its artifact.json says it."""
+    sizes = bigwig_chrom_sizes(wildcards)
+    return os.path.basename(sizes) if sizes else "from the data"
 
 
 def fetch_url(wildcards):
@@ -184,6 +209,15 @@ def text_input(wildcards):
     row = source_entry(wildcards, kinds=(wildcards.kind,))
     if row["format"] == "gtf":
         return f"{wildcards.root}/work/gtf/{wildcards.md5}/converted.gff3"
+    if row["format"] == "bigbed":
+        return f"{wildcards.root}/work/bigbed/{wildcards.md5}/converted.bed"
+    return source_file(row)
+
+
+def features_input(wildcards):
+    """The rows a feature name index reads: the verified source (a GTF as it is, its gene_name/gene_id
+    intact), or a bigBed's converted BED."""
+    row = source_entry(wildcards, kinds=("gff3", "bed"))
     if row["format"] == "bigbed":
         return f"{wildcards.root}/work/bigbed/{wildcards.md5}/converted.bed"
     return source_file(row)

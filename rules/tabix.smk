@@ -209,7 +209,7 @@ rule artifact_record:
     log:
         f"{{root}}/logs/v{VERSION}/{{fmt}}/{{md5}}/artifact_record.log",
     wildcard_constraints:
-        fmt="|".join(layout.formats_of(*layout.KINDS)),
+        fmt="|".join(layout.formats_of(*(kind for kind, spec in layout.KINDS.items() if spec.has_index))),
     threads: 1  # writes a few bytes
     resources:
         mem_mb=64,

@@ -56,8 +56,8 @@ class Source:
         """Where the engine puts this source's artifact (data + index)."""
         fmt = self.format or layout.infer_format(self.access_url)
         paths = layout.artifact_paths(str(cache), self.md5, fmt, self.access, version, self.access_url)
-        if "record" in paths:  # the index the artifact got (BAI/TBI, or CSI past 2^29), once it is complete
-            paths.pop("csi", None)
+        if "index" in paths:  # the index the artifact got (BAI/TBI, or CSI past 2^29), once it is complete
+            paths.pop("csi", None)  # (a bigWig has none: its index is inside the data file)
             paths["index"] = layout.built_index(paths["record"]) or paths["index"]
         return {role: Path(path) for role, path in paths.items()}
 
@@ -339,6 +339,20 @@ def unreadable_artifact(data: Path) -> str | None:
     import pysam
 
     kind = next((spec for spec in layout.KINDS.values() if data.name == spec.data_name), None)
+    if not kind.has_index:  # a bigWig: every interval of every chromosome read through its own R-tree
+        import pyBigWig
+
+        handle = pyBigWig.open(str(data))
+        if handle is None or not handle.isBigWig():
+            return "pyBigWig cannot open it as a bigWig"
+        try:
+            for chrom, size in handle.chroms().items():
+                handle.intervals(chrom, 0, size)
+        except RuntimeError as err:
+            return f"RuntimeError: {err}"
+        finally:
+            handle.close()
+        return None
     record = data.parent / layout.ARTIFACT_RECORD
     built = layout.built_index(str(record)) if record.exists() else None
     # A test may ask for the index target alone (no record); the index beside the data must then still open.

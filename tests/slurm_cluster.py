@@ -122,8 +122,9 @@ SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
-# finished jobs stay visible to squeue this long: the executor's squeue status checks rely on it
-MinJobAge=300
+# finished jobs stay visible to squeue this long: the executor's squeue status checks rely on it, and the tests
+# read a whole run's jobs back after it ends (a loaded machine took 403 s for one run, and 300 s lost its first jobs)
+MinJobAge=7200
 # seconds between SIGTERM and SIGKILL when a job is cancelled
 KillWait=5
 InactiveLimit=0

@@ -5,6 +5,7 @@ downloaded but the build backend): the machine's own install is left alone.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import sys
@@ -31,3 +32,13 @@ def test_setup_in_a_fresh_shell_leaves_trackprep_and_snakemake_runnable(tmp_path
                              timeout=120)
         assert ran.returncode == 0, (command, result.stderr, ran.stderr)
         assert ran.stdout.startswith("ok" if command == "trackprep" else "9."), (command, ran.stdout)
+
+
+    # the pinned JavaScript readers are installed as tests/js/package-lock.json says (node and npm are on every
+    # machine the suite runs on), and a second run installs nothing: no Debian package, no pip, no `npm ci`
+    lock = hashlib.sha256((REPO / "tests" / "js" / "package-lock.json").read_bytes()).hexdigest()
+    assert (REPO / "tests" / "js" / "node_modules" / ".trackprep-lock.sha256").read_text().strip() == lock
+    again = subprocess.run([*shell, f"export PATH={path}; bash .ci/setup"], cwd=REPO, capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "setup: installing" not in again.stderr, again.stderr

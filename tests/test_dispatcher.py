@@ -11,6 +11,7 @@ import shutil
 import signal
 import sqlite3
 import time
+from datetime import datetime
 
 import pytest
 from conftest import TRACKS, md5sum
@@ -128,6 +129,20 @@ def test_the_time_limit_fails_the_job(service_factory, file_server):
     assert job["status"] == "failed"
     assert "time limit" in job["error"]["reason"]
     assert job["error"]["rule"] in (None, "fetch_source")  # None: stopped before its first stage began
+    assert not any(svc.cache.rglob("data.*")) and leftovers(svc) == []
+
+
+def test_the_time_limit_stops_the_tools_at_once_not_after_the_grace_period(service_factory, file_server):
+    """The held download is a tool that would outlive SIGINT to Snakemake: with a 30 s grace period, a job that
+    waited for SIGTERM would end at least 30 s after its limit; the tools get SIGTERM with the SIGINT instead."""
+    svc = service_factory(TRACKPREP_ALLOWED_HOSTS=file_server.host, TRACKPREP_JOB_TIMEOUT="3",
+                          TRACKPREP_CANCEL_GRACE="30").start()
+    file_server.gate.clear()
+    source_id = remote(file_server, svc, "htslib_index.vcf")
+    job = svc.wait_job(svc.get(f"/data/{source_id}").json()["job_id"])
+    assert job["status"] == "failed" and "time limit of 3 s" in job["error"]["reason"], job
+    ran = datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["started_at"])
+    assert ran.total_seconds() < 3 + 30, ran  # the grace period was not waited out
     assert not any(svc.cache.rglob("data.*")) and leftovers(svc) == []
 
 

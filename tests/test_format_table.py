@@ -72,6 +72,11 @@ class Sample:
             if self.fmt in ("gff", "gff3") and any(line.startswith("##FASTA") for line in lines):
                 lines = lines[:next(i for i, line in enumerate(lines) if line.startswith("##FASTA"))]
             return sum(1 for line in lines if not line.startswith(("#", "track", "browser")))
+        if self.fmt in ("bedgraph", "wig"):  # bedGraph records, or WIG data lines (one interval each)
+            opener = gzip.open if self.path.read_bytes()[:2] == b"\x1f\x8b" else open
+            with opener(self.path, "rt") as handle:
+                return sum(1 for line in handle if line.strip() and not line.startswith(
+                    ("#", "track", "browser", "fixedStep", "variableStep")))
         if self.fmt == "fasta":
             return len(self.sequences())
         return None  # gtf: converted, csv/tsv/bigwig: compared byte for byte
@@ -102,6 +107,15 @@ def make_samples(folder: Path) -> list[Sample]:
     tsv.write_text("gene\tscore\nLYST\t1.5\nBRCA2\t0.25\n")
     csv = folder / "table.csv.tmp"
     csv.write_text("gene,score\nLYST,1.5\nBRCA2,0.25\n")
+    bedgraph = folder / "coverage.bedGraph.tmp"  # read coverage of a shared BAM, computed by bedtools
+    with open(bedgraph, "w") as out:
+        out.write("track type=bedGraph\n")
+        out.flush()
+        subprocess.run(["bedtools", "genomecov", "-bg", "-ibam", str(TRACKS / "pybedtools_x.bam")], stdout=out,
+                       check=True)
+    wig = folder / "signal.wig.tmp"
+    wig.write_text("track type=wiggle_0\nvariableStep chrom=chr2L span=5\n10 1.5\n100 2\n"
+                   "fixedStep chrom=chr2R start=1 step=10 span=10\n0.5\n-1\n3\n")
     origin = {
         "bam": TRACKS / "pybedtools_x.namesorted.bam", "sam": TRACKS / "htslib_ce1000.sam",
         "vcf": TRACKS / "htslib_index.vcf", "gff": TRACKS / "htslib_gff_file.gff",
@@ -109,12 +123,13 @@ def make_samples(folder: Path) -> list[Sample]:
         "bed": TRACKS / "htslib_bed_file.bed", "narrowpeak": TRACKS / "pybedtools_example.narrowPeak",
         "broadpeak": broad, "bigbed": TRACKS / "pybigwig_test.bigBed", "csv": csv, "tsv": tsv,
         "bigwig": TRACKS / "pybigwig_test.bw", "fasta": SHARED_DATA / "crossroad" / "1small.fa",
+        "bedgraph": bedgraph, "wig": wig,
     }
     samples = []
     for suffix, fmt in layout.FORMAT_SUFFIXES:
         # spelled as users do (and as the README lists them): inference ignores case
         spelled = {".narrowpeak": ".narrowPeak", ".broadpeak": ".broadPeak", ".bigbed": ".bigBed",
-                   ".bigwig": ".bigWig"}.get(suffix, suffix)
+                   ".bigwig": ".bigWig", ".bedgraph": ".bedGraph"}.get(suffix, suffix)
         name = f"sample_{fmt}{spelled}"
         shutil.copy(origin[fmt], folder / name)
         samples.append(Sample(fmt, folder / name))
@@ -133,6 +148,12 @@ def make_samples(folder: Path) -> list[Sample]:
     samples.append(Sample("fasta", folder / "sample_fasta.fna.gz"))
     subprocess.run(f"bgzip -c {origin['fasta']} > {folder / 'sample_fasta.fasta.bgz'}", shell=True, check=True)
     samples.append(Sample("fasta", folder / "sample_fasta.fasta.bgz"))
+    # quantitative tracks compressed: a bedGraph as plain gzip, a WIG as BGZF
+    with open(origin["bedgraph"], "rb") as source, gzip.open(folder / "sample_bedgraph.bdg.gz", "wb") as out:
+        shutil.copyfileobj(source, out)
+    samples.append(Sample("bedgraph", folder / "sample_bedgraph.bdg.gz"))
+    subprocess.run(f"bgzip -c {origin['wig']} > {folder / 'sample_wig.wig.bgz'}", shell=True, check=True)
+    samples.append(Sample("wig", folder / "sample_wig.wig.bgz"))
     for tmp in folder.glob("*.tmp"):
         tmp.unlink()
     return samples
@@ -148,6 +169,17 @@ def check_artifact(sample: Sample, data: Path, index: Path | None) -> None:
                              filepath_index_compressed=f"{data}.gzi") as fasta:
             assert {name: fasta.fetch(name) for name in fasta.references} == sample.sequences()
         assert len(sample.sequences()) == expected > 0
+    elif kind == "bigwig":  # no index file: every interval of the source, read through the bigWig's own index
+        import pyBigWig
+
+        assert index is None
+        handle = pyBigWig.open(str(data))
+        try:
+            assert handle.isBigWig()
+            found = sum(len(handle.intervals(chrom) or ()) for chrom in handle.chroms())
+        finally:
+            handle.close()
+        assert found == expected > 0, (sample.path.name, found, expected)
     elif kind == "bam":
         assert index is not None and index.exists()
         with pysam.AlignmentFile(str(data), index_filename=str(index)) as bam:
@@ -217,7 +249,9 @@ def test_every_format_and_extension_builds_through_the_service_declared_and_infe
             if layout.FORMATS[sample.fmt][0] else local / "data"
         data_path.write_bytes(data.content)
         index_path = None
-        if layout.FORMATS[sample.fmt][0]:
+        if layout.FORMATS[sample.fmt][0] and not layout.has_index(sample.fmt):  # a bigWig: no index file
+            assert svc.get(f"/index/{source_id}").status_code == 404
+        elif layout.FORMATS[sample.fmt][0]:
             index = svc.fetch(f"/index/{source_id}")
             assert index.status_code == 200
             index_path = Path(str(data_path) + layout.KINDS[layout.FORMATS[sample.fmt][0]].index_suffix)

@@ -12,8 +12,9 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from . import db, errors, metrics, settings as settings_module
+from . import db, errors, metrics, settings as settings_module, startup
 from .edge import JsonEdge
+from .features_api import bp as features_bp
 from .fast_ranges import RangeFastPath
 from .files_api import bp as files_bp
 from .htsget_api import bp as htsget_bp
@@ -43,7 +44,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.request_class = UploadRequest  # uploads are written against the upload quota (webapp/uploads.py)
     config = dict(test_config or {})
-    settings = config.pop("TRACKPREP_SETTINGS", None) or settings_module.load()
+    settings = config.pop("TRACKPREP_SETTINGS", None)
+    if settings is None:  # a WSGI server's app: refuse unusable settings before serving anything
+        settings = settings_module.load()
+        startup.check(settings)
     app.config.update(TRACKPREP_SETTINGS=settings, MAX_CONTENT_LENGTH=settings.max_upload_bytes,
                       JSON_SORT_KEYS=False)
     app.config.update(config)
@@ -52,7 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     metrics.prepare(settings.data_dir)  # every process of a data dir counts into the same folder
     errors.register(app)
-    for blueprint in (files_bp, jobs_bp, meta_bp, htsget_bp):
+    for blueprint in (files_bp, jobs_bp, meta_bp, htsget_bp, features_bp):
         app.register_blueprint(blueprint)
     for name in EXTENSIONS:
         if importlib.util.find_spec(name) is not None:

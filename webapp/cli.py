@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 
-from . import metrics, settings as settings_module
+from . import metrics, settings as settings_module, startup
 from .db import open_store
 from .dispatcher import Dispatcher
 from .errors import Conflict, Invalid
@@ -47,6 +47,7 @@ def serve(args: argparse.Namespace) -> int:
     from .sources import register_samples
 
     settings = settings_module.load()
+    startup.check(settings)
     metrics.prepare(settings.data_dir, clear=True)  # one process: what earlier runs counted starts again
     register_samples(open_store(settings.db_path), settings)
     app = create_app({"TRACKPREP_SETTINGS": settings})
@@ -75,6 +76,7 @@ def serve(args: argparse.Namespace) -> int:
 def worker(_args: argparse.Namespace) -> int:
     """The production dispatcher: one per deployment, next to the gunicorn web workers."""
     settings = settings_module.load()
+    startup.check(settings)
     metrics.prepare(settings.data_dir)  # next to gunicorn's workers, into their folder (their master clears it)
     dispatcher = Dispatcher(settings)
 

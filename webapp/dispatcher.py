@@ -193,7 +193,10 @@ class Dispatcher:
             yaml.safe_dump(job["config"], handle, sort_keys=True)
         events_path = os.path.join(job_dir, events.EVENTS_FILE)
         open(events_path, "w").close()  # a re-queued job starts a fresh event stream
+        # the rules' `python3` is this service's interpreter (its environment has pysam and this package), not
+        # whichever python3 comes first on the PATH of whoever started the service
         env = dict(os.environ, TMPDIR=job_dir, TRACKPREP_EVENTS_FILE=events_path,
+                   PATH=os.pathsep.join(filter(None, [os.path.dirname(sys.executable), os.environ.get("PATH")])),
                    PYTHONPATH=os.pathsep.join(filter(None, [PLUGIN_PATH, PACKAGE_PARENT,
                                                             os.environ.get("PYTHONPATH")])))
         cmd = snakemake_command(self.settings, job)
@@ -231,8 +234,12 @@ class Dispatcher:
             return
         pid = run.proc.pid
         if run.stop_step == 0:
-            log.info("job %s: stopping (%s): SIGINT to snakemake %s", run.job["id"], run.stop_reason, pid)
+            # SIGINT lets Snakemake clean up, but it waits for a running tool to end: a long sort outlived a time
+            # limit by the whole grace period. The tools get SIGTERM at once; their temp files are swept after.
+            log.info("job %s: stopping (%s): SIGINT to snakemake %s, SIGTERM to its tools", run.job["id"],
+                     run.stop_reason, pid)
             procs.signal_process(pid, signal.SIGINT)
+            procs.signal_followers(pid, signal.SIGTERM)
         elif run.stop_step == 1:
             log.info("job %s: SIGTERM to process group %s", run.job["id"], pid)
             procs.signal_group(pid, signal.SIGTERM)
@@ -251,7 +258,7 @@ class Dispatcher:
             procs.signal_group(run.proc.pid, signal.SIGKILL)  # rules Snakemake left behind
             cluster.cancel_cluster_jobs(os.path.join(self.settings.jobs_dir, job["id"]))  # and cluster jobs
             sweep_temp_files(sorted(job_dirs(job) - self._dirs_of_other_active_jobs(job["id"])))
-        if returncode == 0 and not missing:  # done, even if a stop was asked for meanwhile
+        if returncode == 0 and not missing and run.stop_reason != "timeout":  # done, even if cancelled meanwhile
             total = run.progress.total or run.progress.done
             jobs.set_progress(self.db, job["id"], total, total, "completed")
             jobs.finish(self.db, job["id"], JobStatus.COMPLETED, "completed")

@@ -95,8 +95,9 @@ class RangeFastPath:
             (lambda name: layout.alias_role(md5, fmt, version, name),
              {what: plan.resolve(self.settings, source, what, raw=False)
               for what in ("data", "index", *layout.extra_files(fmt))})
-        if found is not None and not found[1]["index"].ready():
+        if found is not None and not found[1]["data"].ready():
             return found  # not kept until complete: only then does the record name the index (BAI or CSI)
+                          # (data's targets are the whole artifact: data, record, index)
         if len(known) >= MAX_CACHED_SOURCES:
             known.clear()
         known[source_id] = found
@@ -115,6 +116,8 @@ class RangeFastPath:
             what, suffix = role
             if suffix is not None and not resolved["index"].path.endswith(suffix):
                 return None  # the other index type: Flask answers 404
+        if resolved.get(what) is None:
+            return None  # no such file (a bigWig's index): Flask answers 404
         # checked on every request: an artifact gone from the cache goes back to Flask (rebuild)
         return resolved[what].path if resolved[what].ready() else None
 

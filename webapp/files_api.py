@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from . import jobs, layout, metrics, plan, serving, source_admin, sources
 from .auth import require_token, token_valid
@@ -47,6 +47,9 @@ def _serve(source: dict, what: str, raw: bool, alias: bool, index_suffix: str | 
     if resolved is None:
         detail = f"source {source['id']!r} ({source['format']}) has no {'upstream ' if raw else ''}index" \
             if what == "index" else f"source {source['id']!r} has no such file"
+        if what == "index" and not raw and layout.FORMATS[source["format"]][0] is not None \
+                and not layout.has_index(source["format"]):
+            detail += f": its artifact is a bigWig, indexed inside the data file (GET /data/{source['id']})"
         raise NotFound(detail)
     scope = "private" if source["access"] == "restricted" else "public"
     if resolved.targets is None:  # a local file, streamed as it is; the policy is checked again at every read
@@ -68,6 +71,17 @@ def _serve(source: dict, what: str, raw: bool, alias: bool, index_suffix: str | 
         return response
     if request.method == "HEAD":
         raise NotFound(f"the {what} of source {source['id']!r} is not built yet; a GET starts the build")
+    pending = start_build(source, resolved, what, alias)
+    if pending is None:  # built while we looked
+        return _serve(source, what, raw, alias, index_suffix)
+    return pending
+
+
+def start_build(source: dict, resolved: plan.Resolved, what: str, alias: bool = False) -> Response | None:
+    """Start (or join) the one job that builds ``resolved`` under its workflow key; every route with a cache
+    miss goes through here. Returns the 202 + job link response, or None when the files were built while we
+    looked. Raises BuildFailed for a remembered failure of the key, and NotReady (503 + Retry-After) instead
+    of the 202 when ``alias`` (htslib clients take any 2xx for the file itself)."""
     failed = jobs.remembered_failure(get_db(), resolved.key, source["created_at"])
     if failed is not None:
         links = _job_links(failed)
@@ -77,12 +91,12 @@ def _serve(source: dict, what: str, raw: bool, alias: bool, index_suffix: str | 
                           f"/files/{source['id']}, then POST /files) or an operator retries the job (POST "
                           f"{links['status_url']}/retry)", {"Location": links["status_url"]}, links)
     metrics.cache_miss(request.path)
-    work = plan.make(settings, source, resolved)
+    work = plan.make(_settings(), source, resolved)
     job, _created = jobs.submit(get_db(), work.kind, work.key, work.targets, work.config, files=work.files,
                                 work_dirs=work.work_dirs, source_id=source["id"], private=work.private,
-                                satisfied=resolved.ready, max_queued=settings.max_queued_jobs)
-    if job is None:  # built while we looked
-        return _serve(source, what, raw, alias, index_suffix)
+                                satisfied=resolved.ready, max_queued=_settings().max_queued_jobs)
+    if job is None:
+        return None
     links = _job_links(job)
     if alias:  # htslib takes any 2xx for the file itself: tell it to come back instead
         raise NotReady(f"the {what} of source {source['id']!r} is being built (job {job['id']}); retry later",
@@ -114,11 +128,14 @@ def register_file():
 
 def _alias_urls(source: dict) -> dict | None:
     """The unique extension-bearing alias URLs of a processed source's artifact (None for passthrough):
-    ``data``, and ``index`` once the artifact is complete (its BAI/TBI or CSI, as the data decided)."""
+    ``data``, and ``index`` once the artifact is complete (its BAI/TBI or CSI, as the data decided); a bigWig
+    (no index file) lists ``data`` only."""
     if layout.FORMATS[source["format"]][0] is None:
         return None
     settings = _settings()
     names = layout.alias_names(source["md5"], source["format"], plan.pipeline_version(settings.workflow_dir))
+    if not layout.has_index(source["format"]):
+        return {"data": url_for("files.alias", source_id=source["id"], name=names["data"])}
     index = plan.resolve(settings, source, "index", raw=False)
     index_name = None
     if index is not None and index.ready():
@@ -239,7 +256,8 @@ def alias(source_id: str, name: str):
     role = layout.alias_role(source["md5"], source["format"], version, name)
     if role is None:
         aliases = _alias_urls(source)
-        expected = f": use {aliases['data'].rsplit('/', 1)[1]} and its index (GET /files/{source_id})" \
+        expected = f": use {aliases['data'].rsplit('/', 1)[1]}" \
+            f"{' and its index' if 'index' in aliases else ' (a bigWig: no index file)'} (GET /files/{source_id})" \
             if aliases else ""
         raise NotFound(f"source {source_id!r} has no file named {name!r}{expected}")
     what, suffix = role

@@ -1,9 +1,12 @@
 """Blueprint: job status, listing and cancelling (any kind of job: preprocess, ssr, ...)."""
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
 import time
 
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from . import jobs
 from .auth import require_token, token_valid
@@ -12,6 +15,12 @@ from .errors import Conflict, Invalid, NotFound
 
 bp = Blueprint("jobs", __name__)
 CANCEL_WAIT = 5.0  # seconds DELETE waits for the run to stop before answering 202
+MAX_WAIT = 30.0  # the longest long poll, GET /jobs/{id}?wait=S
+WAIT_STEP = 0.1  # how often a long poll looks at the job again
+# Long polls hold a server thread each; past this many at once in one process, a poll answers at once (the client
+# simply asks again) so that waiting clients cannot starve range requests of threads.
+MAX_LONG_POLLS = 8
+_long_polls = threading.BoundedSemaphore(MAX_LONG_POLLS)
 
 
 def visible_job(job_id: str) -> dict:
@@ -26,10 +35,59 @@ def _view(job: dict) -> dict:
     return jobs.public_view(get_db(), job, current_app.config["TRACKPREP_SETTINGS"].cache_dir)
 
 
+def _wait_seconds() -> float:
+    """The ``wait`` query value in seconds (0 when absent)."""
+    raw = request.args.get("wait")
+    if raw is None:
+        return 0.0
+    try:
+        wait = float(raw)
+    except ValueError:
+        raise Invalid(f"wait must be a number of seconds, at most {MAX_WAIT:g}") from None
+    if not 0 <= wait <= MAX_WAIT:
+        raise Invalid(f"wait must be between 0 and {MAX_WAIT:g} seconds")
+    return wait
+
+
+def _etag(view: dict) -> str:
+    """A tag that changes whenever anything a client sees of the job changes (state, stage, message, ...)."""
+    return hashlib.sha1(json.dumps(view, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _unchanged(view: dict, seen: str | None, baseline: str) -> bool:
+    tag = _etag(view)
+    return (tag == baseline) if seen is None else request.if_none_match.contains(tag)
+
+
 @bp.get("/jobs/<job_id>")
-def get_job(job_id: str):
-    """One job's status and progress."""
-    return jsonify(_view(visible_job(job_id)))
+def get_job(job_id: str) -> Response:
+    """One job's status and progress, with an ETag; ``?wait=S`` long-polls until it changes (at most S s).
+
+    The change is measured against the caller's ``If-None-Match`` when it sends one (so no change between two
+    polls is missed), else against the job as it was when the request arrived. A conditional request whose tag
+    still matches at the end gets ``304``, as any conditional GET does.
+    """
+    wait = _wait_seconds()
+    job = visible_job(job_id)
+    view = _view(job)
+    seen = request.headers.get("If-None-Match")
+    baseline = _etag(view)
+    if wait and job["status"] not in jobs.TERMINAL and _unchanged(view, seen, baseline) \
+            and _long_polls.acquire(blocking=False):
+        try:
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline:
+                time.sleep(min(WAIT_STEP, max(0.0, deadline - time.monotonic())))
+                job = visible_job(job_id)
+                view = _view(job)
+                if job["status"] in jobs.TERMINAL or not _unchanged(view, seen, baseline):
+                    break
+        finally:
+            _long_polls.release()
+    response = jsonify(view)
+    response.set_etag(_etag(view))
+    response.headers["Cache-Control"] = "no-cache"
+    return response.make_conditional(request)
 
 
 @bp.get("/jobs")

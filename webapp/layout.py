@@ -31,18 +31,34 @@ RESTRICTED_DIR = "restricted"
 
 @dataclass(frozen=True)
 class Kind:
-    """A visualization-ready artifact kind: its file suffixes and tabix preset."""
+    """A visualization-ready artifact kind: its file suffixes and tabix preset.
+
+    A kind without an index file (``index_suffix=""``, ``csi=False``: a bigWig carries its own R-tree index
+    inside the data file) has no ``index`` in :func:`artifact_paths`, :func:`alias_names` or its record.
+    """
 
     name: str
     data_suffix: str  # ".bam": the data file is data.bam
-    index_suffix: str  # ".bai": the index is data.bam.bai, unless the positions need CSI_SUFFIX
-    tabix_preset: str | None  # None for BAM (samtools index) and FASTA (samtools faidx)
-    csi: bool = True  # False: the index is always index_suffix (a .fai has no position limit)
+    index_suffix: str  # ".bai": the index is data.bam.bai, unless the positions need CSI_SUFFIX; "": none
+    tabix_preset: str | None  # None for BAM (samtools index), FASTA (samtools faidx) and bigWig (no index)
+    csi: bool = True  # False: the index is always index_suffix (a .fai has no position limit), or none
     extra_suffixes: tuple[str, ...] = ()  # further index files of the artifact (FASTA: ".gzi")
+
+    def __post_init__(self) -> None:
+        if not self.index_suffix and (self.csi or self.extra_suffixes):
+            raise ValueError(f"kind {self.name}: an artifact without an index has no CSI or extra index files")
+
+    @property
+    def has_index(self) -> bool:
+        """False for a kind whose data file is its own index (bigWig)."""
+        return bool(self.index_suffix)
 
     @property
     def index_suffixes(self) -> tuple[str, ...]:
-        """The index this kind gets for positions BAI/TBI can hold, and the CSI it gets past them."""
+        """The index this kind gets for positions BAI/TBI can hold, and the CSI it gets past them (none for a
+        kind without an index file)."""
+        if not self.has_index:
+            return ()
         return (self.index_suffix, CSI_SUFFIX) if self.csi else (self.index_suffix,)
 
     @property
@@ -51,9 +67,9 @@ class Kind:
         return "data" + self.data_suffix
 
     @property
-    def index_name(self) -> str:
-        """The index's file name in the cache (and its generic alias)."""
-        return self.data_name + self.index_suffix
+    def index_name(self) -> str | None:
+        """The index's file name in the cache (and its generic alias); None for a kind without an index."""
+        return self.data_name + self.index_suffix if self.has_index else None
 
 
 # BAI and TBI address positions up to 2^29; an artifact with any reference length or record end past
@@ -70,6 +86,8 @@ KINDS: dict[str, Kind] = {
     "bed": Kind("bed", ".bed.gz", ".tbi", "bed"),
     # a reference: BGZF + .fai (the index /index/{id} serves) + .gzi (the BGZF block index, served by alias)
     "fasta": Kind("fasta", ".fa.gz", ".fai", None, csi=False, extra_suffixes=(".gzi",)),
+    # quantitative tracks (bedGraph, WIG): a bigWig, range-read through the index inside the file itself
+    "bigwig": Kind("bigwig", ".bw", "", None, csi=False),
 }
 
 # format -> (artifact kind, or None for passthrough formats; canonical file extension)
@@ -88,6 +106,8 @@ FORMATS: dict[str, tuple[str | None, str]] = {
     "tsv": (None, "tsv"),
     "bigwig": (None, "bw"),
     "fasta": ("fasta", "fa"),
+    "bedgraph": ("bigwig", "bedGraph"),
+    "wig": ("bigwig", "wig"),
 }
 BINARY_FORMATS = ("bam", "bigbed", "bigwig")
 
@@ -105,6 +125,7 @@ FORMAT_SUFFIXES: list[tuple[str, str]] = sorted(
         (".gtf", "gtf"), (".bed", "bed"), (".narrowpeak", "narrowpeak"), (".broadpeak", "broadpeak"),
         (".bb", "bigbed"), (".bigbed", "bigbed"), (".csv", "csv"), (".tsv", "tsv"), (".bw", "bigwig"),
         (".bigwig", "bigwig"), (".fa", "fasta"), (".fasta", "fasta"), (".fna", "fasta"),
+        (".bedgraph", "bedgraph"), (".bdg", "bedgraph"), (".wig", "wig"),
     ],
     key=lambda pair: -len(pair[0]),
 )
@@ -179,10 +200,11 @@ def alias_stem(md5: str, fmt: str, version: int) -> str:
 
 def alias_names(md5: str, fmt: str, version: int) -> dict[str, str]:
     """The unique alias file names of a processed format's artifact: ``{"data", "index", "csi"}`` (it is
-    served under one of the two index names, as its data decides); a FASTA has ``{"data", "index", "gzi"}``."""
+    served under one of the two index names, as its data decides); a FASTA has ``{"data", "index", "gzi"}``,
+    a bigWig ``{"data"}`` only."""
     spec = KINDS[FORMATS[fmt][0]]
     data = alias_stem(md5, fmt, version) + spec.data_suffix
-    names = {"data": data, "index": data + spec.index_suffix}
+    names = {"data": data, **({"index": data + spec.index_suffix} if spec.has_index else {})}
     names.update({suffix[1:]: data + suffix for suffix in spec.index_suffixes[1:] + spec.extra_suffixes})
     return names
 
@@ -210,7 +232,8 @@ def alias_role(md5: str, fmt: str, version: int, name: str) -> tuple[str, str | 
 def artifact_paths(cache_dir: str, md5: str, fmt: str, access: str, version: int,
                    access_url: str) -> dict[str, str]:
     """The files a source's visualization-ready artifact consists of: ``{"data", "index", "csi", "record"}``
-    (a FASTA: ``{"data", "index", "gzi", "record"}``, its .fai and .gzi both part of it).
+    (a FASTA: ``{"data", "index", "gzi", "record"}``, its .fai and .gzi both part of it; a bigWig:
+    ``{"data", "record"}``, its index inside the data file).
 
     Passthrough formats have no index: their artifact is the verified source itself.
     """
@@ -220,7 +243,7 @@ def artifact_paths(cache_dir: str, md5: str, fmt: str, access: str, version: int
     directory = artifact_dir(cache_dir, md5, fmt, access, version)
     spec = KINDS[kind]
     data = os.path.join(directory, spec.data_name)
-    paths = {"data": data, "index": data + spec.index_suffix}
+    paths = {"data": data, **({"index": data + spec.index_suffix} if spec.has_index else {})}
     paths.update({suffix[1:]: data + suffix for suffix in spec.index_suffixes[1:] + spec.extra_suffixes})
     paths["record"] = os.path.join(directory, ARTIFACT_RECORD)
     return paths
@@ -235,7 +258,7 @@ def extra_files(fmt: str) -> tuple[str, ...]:
 
 def built_index(record_path: str) -> str | None:
     """The index file a complete artifact has (``.bai``/``.tbi`` or ``.csi``), read from its record; None
-    while the artifact is not complete."""
+    while the artifact is not complete, and for a kind without an index file (its record names none)."""
     try:
         with open(record_path, encoding="utf-8") as handle:
             name = json.load(handle)["index"]
@@ -264,10 +287,30 @@ def sidecar_path(cache_dir: str, md5: str, fmt: str, access: str, access_url: st
     return f"{source_path(cache_dir, md5, fmt, access, access_url)}.{ext}"
 
 
+def has_index(fmt: str) -> bool:
+    """True when a processed format's artifact has an index file beside its data (not so for a bigWig)."""
+    kind = FORMATS[fmt][0]
+    return kind is not None and KINDS[kind].has_index
+
+
+# annotation formats whose records carry names: their artifact gets a feature name index beside it on demand
+# (GET /features/{id}; rules/features.smk; webapp/feature_index.py holds its schema)
+FEATURE_FORMATS = ("gff", "gff3", "gtf", "bed", "narrowpeak", "broadpeak", "bigbed")
+FEATURES_NAME = "features.sqlite"
+
+
+def features_path(cache_dir: str, md5: str, fmt: str, access: str, version: int) -> str:
+    """Where the feature name index of an annotation source lives: beside its artifact, under its key."""
+    if fmt not in FEATURE_FORMATS:
+        raise ValueError(f"format {fmt!r} has no feature names; feature search covers "
+                         f"{', '.join(FEATURE_FORMATS)}")
+    return os.path.join(artifact_dir(cache_dir, md5, fmt, access, version), FEATURES_NAME)
+
+
 def tabix_preset(fmt: str) -> str:
     """The tabix preset of a format's records (``bam`` for BAM, which samtools indexes)."""
     kind = FORMATS[fmt][0]
-    if kind is None:
+    if kind is None or not KINDS[kind].has_index:
         raise ValueError(f"format {fmt!r} has no index")
     return KINDS[kind].tabix_preset or "bam"
 

@@ -2,14 +2,16 @@
 cache folder.
 
 The shipped file holds concrete defaults an operator can read and edit; this module substitutes the three
-values that differ per deployment, for ``trackprep nginx-config``, the benchmark and the tests.
+values that differ per deployment, for the README's production example, the benchmark and the tests.
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "config" / "nginx" / "trackprep.conf"
+from .workflow_files import workflow_file
+
+TEMPLATE = Path(workflow_file("config", "nginx", "trackprep.conf"))
 
 
 def render(upstream: str = "127.0.0.1:8000", listen: str = "8080",

@@ -166,15 +166,26 @@ def _paths() -> dict[str, Any]:
         "/data/{source_id}": {"get": {"summary": "The visualization-ready artifact", **data_get},
                               "head": {"summary": "Headers of /data; 404 on a miss, never starts work",
                                        **data_get}},
-        "/index/{source_id}": {"get": {"summary": "The index of exactly the bytes /data serves", **data_get},
+        "/index/{source_id}": {"get": {"summary": "The index of exactly the bytes /data serves (404 for a "
+                                                  "bigWig built from bedgraph/wig: its index is inside /data)",
+                                       **data_get},
                                "head": {"summary": "Headers of /index; never starts work", **data_get}},
         "/data/{source_id}/{name}": {"get": {"summary": "Extension-bearing alias (data.bam, .bai, ...)",
                                              **alias},
                                      "head": {"summary": "Headers of the alias; never starts work", **alias}},
         "/jobs/{job_id}": {
-            "get": {"summary": "A job's status", "parameters": [JOB_ID],
-                    "responses": {"200": _json({"$ref": "#/components/schemas/Job"}, "the job"),
-                                  "404": _error("unknown job")}},
+            "get": {"summary": "A job's status; ?wait=S long-polls until it changes", "parameters": [
+                        JOB_ID,
+                        {"name": "wait", "in": "query", "required": False,
+                         "schema": {"type": "number", "minimum": 0, "maximum": 30},
+                         "description": "seconds to wait for a change of the job (against If-None-Match when "
+                                        "sent, else against the job at arrival)"},
+                        {"name": "If-None-Match", "in": "header", "required": False,
+                         "schema": {"type": "string"}, "description": "the ETag of the last view seen"}],
+                    "responses": {"200": _json({"$ref": "#/components/schemas/Job"}, "the job (with an ETag)"),
+                                  "304": {"description": "unchanged since the ETag in If-None-Match"},
+                                  "404": _error("unknown job"),
+                                  "422": _error("wait is not a number between 0 and 30")}},
             "delete": {"summary": "Cancel a job", "security": BEARER, "parameters": [JOB_ID],
                        "responses": {"200": _json({"$ref": "#/components/schemas/Job"}, "cancelled"),
                                      "202": _json({"$ref": "#/components/schemas/Job"}, "stopping"),
@@ -207,6 +218,22 @@ def _paths() -> dict[str, Any]:
                              "responses": {"200": {"description": "the metrics", "content": {
                                  "text/plain": {"schema": {"type": "string"}}}}}}},
         **_htsget_paths(),
+        "/features/{source_id}": {"get": {
+            "summary": "Features of an annotation source whose name starts with q (case-insensitive)",
+            "parameters": [SOURCE_ID,
+                           {"name": "q", "in": "query", "required": True,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+                            "description": "name prefix, any case"},
+                           {"name": "limit", "in": "query", "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}}],
+            "responses": {"200": _json({"$ref": "#/components/schemas/FeatureHits"}, "the matches"),
+                          "202": _json({"$ref": "#/components/schemas/JobLink"},
+                                       "cache miss: a job builds the name index (poll Location)"),
+                          "400": _error("q missing or empty, or limit not an integer from 1 to 100"),
+                          "404": _error("unknown source (or restricted without the token)"),
+                          "409": _json({"$ref": "#/components/schemas/BuildFailed"},
+                                       "the source's last build failed"),
+                          "422": _error("the source's format has no feature names (not an annotation)")}}},
         "/openapi.json": {"get": {"summary": "This document",
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI 3.0")}}},
     }
@@ -235,7 +262,8 @@ def _components() -> dict[str, Any]:
                                       "created_at": {"type": "string"}, "artifacts": {"type": "object"},
                                       "aliases": {"type": "object", "nullable": True,
                                                   "description": "unique alias URLs (data, index; a fasta "
-                                                                 "also gzi, its BGZF block index) of a "
+                                                                 "also gzi, its BGZF block index; a bedgraph "
+                                                                 "or wig bigWig data only) of a "
                                                                  "processed format's artifact"},
                                       "active_job": {"type": "object", "nullable": True},
                                       "failed_job": {"type": "object", "nullable": True},
@@ -244,6 +272,17 @@ def _components() -> dict[str, Any]:
                             "properties": {"error": {"type": "string"}, "detail": {"type": "string"},
                                            "job_id": {"type": "string"}, "status": {"type": "string"},
                                            "status_url": {"type": "string"}}},
+            "FeatureHits": {"type": "object",
+                            "required": ["source", "query", "limit", "coordinates", "features"],
+                            "properties": {
+                                "source": {"type": "string"}, "query": {"type": "string"},
+                                "limit": {"type": "integer"},
+                                "coordinates": {"type": "string", "enum": ["0-based, half-open"]},
+                                "features": {"type": "array", "items": {
+                                    "type": "object", "required": ["name", "chrom", "start", "end"],
+                                    "properties": {"name": {"type": "string"}, "chrom": {"type": "string"},
+                                                   "start": {"type": "integer", "minimum": 0},
+                                                   "end": {"type": "integer", "minimum": 0}}}}}},
             "JobLink": {"type": "object", "required": ["job_id", "status", "status_url"],
                         "properties": {"job_id": {"type": "string"}, "status": {"type": "string"},
                                        "status_url": {"type": "string"}}},

@@ -2,6 +2,8 @@
 
 - processed formats: ``/data`` and ``/index`` serve the artifact and its own index; both are one job's targets
   (workflow key: the artifact directory).
+- annotation formats: ``/features`` searches the feature name index beside the artifact; its job builds the
+  artifact too (same workflow key: a /data request that attaches to it gets what it asked for).
 - passthrough formats, and ``?raw=true`` for any format: a local source (and its local sidecar) streams as it
   is; a remote one is fetched, md5-verified, into ``{cache}/src/<md5>/`` together with its sidecar index, if
   any (workflow key: that directory).
@@ -89,7 +91,8 @@ def make(settings: Settings, source: dict[str, Any], resolved: Resolved) -> Plan
 
 
 def processed(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str], list[str], str]:
-    """The artifact files (``data``, ``index``) of a processed format, the job's targets, its key.
+    """The artifact files (``data``, ``index``; ``index`` None for a bigWig) of a processed format, the job's
+    targets, its key.
 
     The job asks for the data and the artifact's record, which the workflow writes last, once the index the
     data needs (BAI/TBI, or CSI past 2^29) is in place; the record names that index. Until then ``index`` is
@@ -100,8 +103,9 @@ def processed(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str
     built = layout.built_index(paths["record"])
     extra = {name: paths[name] for name in layout.extra_files(source["format"])}  # a FASTA's .gzi
     targets = [paths["data"], paths["record"]] + ([built] if built else []) + list(extra.values())
-    return ({"data": paths["data"], "index": built or paths["index"], **extra}, targets,
-            os.path.dirname(paths["data"]))
+    # a bigWig has no index file: its data is its own index (``index`` None, so /index answers 404)
+    index = (built or paths["index"]) if "index" in paths else None
+    return ({"data": paths["data"], "index": index, **extra}, targets, os.path.dirname(paths["data"]))
 
 
 def upstream(settings: Settings, source: dict[str, Any]) -> tuple[dict[str, str | None], list[str] | None,
@@ -132,3 +136,12 @@ def resolve(settings: Settings, source: dict[str, Any], what: str, raw: bool) ->
     else:
         paths, targets, key = processed(settings, source)
     return None if paths.get(what) is None else Resolved(paths[what], targets, key)
+
+
+def features(settings: Settings, source: dict[str, Any]) -> Resolved:
+    """The feature name index of an annotation source (``layout.FEATURE_FORMATS``) and the job that builds
+    it: the artifact's own targets plus the index, under the artifact's workflow key."""
+    _paths, targets, key = processed(settings, source)
+    path = layout.features_path(settings.cache_dir, source["md5"], source["format"], source["access"],
+                                pipeline_version(settings.workflow_dir))
+    return Resolved(path, targets + [path], key)

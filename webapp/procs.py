@@ -64,6 +64,27 @@ def signal_group(pgid: int, sig: signal.Signals) -> bool:
         return False
 
 
+def group_members(pgid: int) -> list[int]:
+    """The pids of a process group's members (Linux: read from /proc)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid):  # after "pid (comm)": state, ppid, pgrp
+            members.append(int(entry))
+    return members
+
+
+def signal_followers(pgid: int, sig: signal.Signals) -> int:
+    """Send a signal to every member of a group but its leader; how many were signalled."""
+    return sum(signal_process(pid, sig) for pid in group_members(pgid) if pid != pgid)
+
+
 def signal_process(pid: int, sig: signal.Signals) -> bool:
     """Send a signal to one process; False when it no longer exists."""
     try:

@@ -9,7 +9,8 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 
-CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from .workflow_files import default_workflow_dir
+
 # the small licensed sample set shipped inside the package (webapp/samples/, see its LICENSES.md)
 SAMPLES_DEFAULT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "samples")
 
@@ -17,7 +18,7 @@ SAMPLES_DEFAULT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "samp
 SETTINGS: dict[str, str] = {
     "TRACKPREP_DATA_DIR": "./trackprep-data",
     "TRACKPREP_CACHE_DIR": "$TRACKPREP_DATA_DIR/cache",
-    "TRACKPREP_WORKFLOW_DIR": "the project checkout",
+    "TRACKPREP_WORKFLOW_DIR": "the checkout, or the installed copy (`<prefix>/share/trackprep`)",
     "TRACKPREP_SOURCE_ROOTS": "none (local paths refused)",
     "TRACKPREP_ALLOWED_HOSTS": "none (remote sources refused)",
     "TRACKPREP_MAX_CONCURRENT_JOBS": "2",
@@ -125,7 +126,7 @@ def load(env: dict[str, str] | None = None) -> Settings:
     return Settings(
         data_dir=data_dir,
         cache_dir=os.path.abspath(env.get("TRACKPREP_CACHE_DIR") or os.path.join(data_dir, "cache")),
-        workflow_dir=os.path.abspath(env.get("TRACKPREP_WORKFLOW_DIR") or CHECKOUT),
+        workflow_dir=os.path.abspath(env.get("TRACKPREP_WORKFLOW_DIR") or default_workflow_dir()),
         source_roots=tuple(os.path.abspath(root) for root in _list(env, "TRACKPREP_SOURCE_ROOTS", ":")),
         allowed_hosts=tuple(host.lower() for host in _list(env, "TRACKPREP_ALLOWED_HOSTS", ",")),
         max_concurrent_jobs=_int(env, "TRACKPREP_MAX_CONCURRENT_JOBS", 2),
