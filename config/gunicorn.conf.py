@@ -6,6 +6,10 @@
 gunicorn refuses a request line or a header field over its limits itself, with an HTML page (414/431/400)
 that never reaches the app. Its limits are raised above the app's own (:mod:`webapp.edge`), so the app
 answers those requests in API.md's JSON shape; gunicorn still answers for what lies beyond them (README).
+
+Metrics (``GET /metrics``): every worker counts into ``$TRACKPREP_DATA_DIR/metrics`` (prometheus_client's
+multiprocess mode, :mod:`webapp.metrics`). The master points the workers there and clears what dead processes
+left at start; a worker that exits is marked dead.
 """
 from webapp.startup import exit_unless_usable
 from webapp.edge import MAX_HEADER_BYTES, MAX_URL_BYTES
@@ -21,7 +25,17 @@ if MAX_URL_BYTES + len("OPTIONS  HTTP/1.1") > limit_request_line:
     raise ValueError("webapp.edge.MAX_URL_BYTES does not fit in gunicorn's request line limit")
 
 
-
 def on_starting(_server) -> None:
-    """Refuse to start, with one line and exit status 2, when a TRACKPREP_* setting cannot work."""
+    """Master, before the workers fork: refuse to start, with one line and exit status 2, when a TRACKPREP_*
+    setting cannot work; then set PROMETHEUS_MULTIPROC_DIR for the workers and clear dead processes' files."""
+    from webapp import metrics, settings
+
     exit_unless_usable()
+    metrics.prepare(settings.load().data_dir, clear=True)
+
+
+def child_exit(_server, worker) -> None:
+    """Master, after a worker exited: its live gauges leave the sum (its counters stay counted)."""
+    from webapp import metrics
+
+    metrics.process_dead(worker.pid)

@@ -17,6 +17,7 @@ from webapp import settings as settings_module
 from webapp.app import CORS_HEADERS, create_app
 from webapp.edge import JsonEdge
 from webapp.fast_ranges import MAX_FAST_BYTES, RangeFastPath
+from webapp.metrics import RequestMetrics
 
 VOLATILE = {"Date", "Server"}
 
@@ -44,9 +45,12 @@ def clients(store):
     """(fast, flask): the full app with and without the fast path."""
     fast = create_app({"TRACKPREP_SETTINGS": store})
     slow = create_app({"TRACKPREP_SETTINGS": store, "TRACKPREP_FAST_RANGES": False})
-    # the JSON edge (webapp/edge.py) is the outermost layer of both; the fast path sits right inside it
-    assert isinstance(fast.wsgi_app, JsonEdge) and isinstance(slow.wsgi_app, JsonEdge)
-    assert isinstance(fast.wsgi_app.app, RangeFastPath) and not isinstance(slow.wsgi_app.app, RangeFastPath)
+    # the request counter (webapp/metrics.py) wraps both; the JSON edge (webapp/edge.py) is right inside it, and
+    # the fast path right inside the edge
+    assert isinstance(fast.wsgi_app, RequestMetrics) and isinstance(slow.wsgi_app, RequestMetrics)
+    fast_edge, slow_edge = fast.wsgi_app.app, slow.wsgi_app.app
+    assert isinstance(fast_edge, JsonEdge) and isinstance(slow_edge, JsonEdge)
+    assert isinstance(fast_edge.app, RangeFastPath) and not isinstance(slow_edge.app, RangeFastPath)
     return Client(fast), Client(slow)
 
 

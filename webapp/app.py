@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from . import db, errors, settings as settings_module, startup
+from . import db, errors, metrics, settings as settings_module, startup
 from .edge import JsonEdge
 from .features_api import bp as features_bp
 from .fast_ranges import RangeFastPath
@@ -20,6 +20,7 @@ from .files_api import bp as files_bp
 from .htsget_api import bp as htsget_bp
 from .jobs_api import bp as jobs_bp
 from .meta_api import bp as meta_bp
+from .uploads import UploadRequest
 
 EXTENSIONS = ("webapp.ssr_api", "webapp.ui")
 CORS_HEADERS = {
@@ -41,6 +42,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     ``test_config["TRACKPREP_SETTINGS"]`` may carry a ready :class:`webapp.settings.Settings`.
     """
     app = Flask(__name__)
+    app.request_class = UploadRequest  # uploads are written against the upload quota (webapp/uploads.py)
     config = dict(test_config or {})
     settings = config.pop("TRACKPREP_SETTINGS", None)
     if settings is None:  # a WSGI server's app: refuse unusable settings before serving anything
@@ -52,6 +54,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
 
     db.init_app(app)
+    metrics.prepare(settings.data_dir)  # every process of a data dir counts into the same folder
     errors.register(app)
     for blueprint in (files_bp, jobs_bp, meta_bp, htsget_bp, features_bp):
         app.register_blueprint(blueprint)
@@ -76,4 +79,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = RangeFastPath(app.wsgi_app, settings, CORS_HEADERS)  # type: ignore[method-assign]
     # outermost: oversized URLs and headers, and failures of the layers in front of Flask, answer JSON too
     app.wsgi_app = JsonEdge(app.wsgi_app, CORS_HEADERS)  # type: ignore[method-assign]
+    # outside everything: every request, whoever answers it, is counted by route class, status and bytes
+    app.wsgi_app = metrics.RequestMetrics(app.wsgi_app)  # type: ignore[method-assign]
     return app

@@ -1,18 +1,23 @@
 """The ``trackprep`` command: ``serve`` (embedded), ``worker`` (production dispatcher), ``register MANIFEST``
-(sources from a manifest TSV)."""
+(sources from a manifest TSV), ``sources list|show|delete``."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
+import time
 
-from . import settings as settings_module, startup
+from . import metrics, settings as settings_module, startup
 from .db import open_store
 from .dispatcher import Dispatcher
 from .errors import Conflict, Invalid
+from .layout import FORMATS
+from .source_admin import STATES
 
 log = logging.getLogger("trackprep")
+PROGRESS_FROM = 100  # manifests of at least this many rows show a progress bar
 
 
 def _stop_on_sigterm() -> None:
@@ -43,6 +48,7 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = settings_module.load()
     startup.check(settings)
+    metrics.prepare(settings.data_dir, clear=True)  # one process: what earlier runs counted starts again
     register_samples(open_store(settings.db_path), settings)
     app = create_app({"TRACKPREP_SETTINGS": settings})
     dispatcher = Dispatcher(settings)
@@ -71,6 +77,7 @@ def worker(_args: argparse.Namespace) -> int:
     """The production dispatcher: one per deployment, next to the gunicorn web workers."""
     settings = settings_module.load()
     startup.check(settings)
+    metrics.prepare(settings.data_dir)  # next to gunicorn's workers, into their folder (their master clears it)
     dispatcher = Dispatcher(settings)
 
     def _handler(signum, _frame):
@@ -88,23 +95,98 @@ def worker(_args: argparse.Namespace) -> int:
     return 0
 
 
+class Progress:
+    """A one-line progress bar on stderr when it is a terminal (else a line every ``every`` items)."""
+
+    def __init__(self, total: int, label: str, every: int = 1000):
+        self.total, self.label, self.every, self.done = total, label, every, 0
+        self.tty = sys.stderr.isatty()
+        self._last = 0.0
+
+    def step(self) -> None:
+        """Count one item; redraw at most 10 times a second."""
+        self.done += 1
+        now = time.monotonic()
+        if self.tty and (now - self._last > 0.1 or self.done == self.total):
+            self._last = now
+            width = 30
+            filled = width * self.done // max(self.total, 1)
+            sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}")
+            sys.stderr.flush()
+        elif not self.tty and (self.done % self.every == 0 or self.done == self.total):
+            print(f"{self.label}: {self.done}/{self.total}", file=sys.stderr)
+
+    def close(self) -> None:
+        """End the bar's line."""
+        if self.tty and self.done:
+            sys.stderr.write("\n")
+
+
 def register(args: argparse.Namespace) -> int:
-    """Register every row of a manifest TSV; exit status 1 when any row is refused."""
+    """Register every row of a manifest TSV; exit status 1 when any row is refused. A large manifest shows a
+    progress bar on stderr; ``--quiet`` prints only the refused rows and the totals."""
     from .sources import read_manifest, register as register_source, validate
 
     settings = settings_module.load()
     db = open_store(settings.db_path)
-    failed = 0
     # sources that name a reference come after the others, so a manifest may list them in any order
-    for row in sorted(read_manifest(args.manifest), key=lambda row: bool(row.get("reference"))):
+    rows = sorted(read_manifest(args.manifest), key=lambda row: bool(row.get("reference")))
+    progress = Progress(len(rows), "registering") if len(rows) >= PROGRESS_FROM else None
+    counts = {"registered": 0, "unchanged": 0, "refused": 0}
+    for row in rows:
         try:
             record, created = register_source(db, validate(row, settings))
         except (Invalid, Conflict) as err:
-            failed += 1
+            counts["refused"] += 1
+            if progress is not None and progress.tty:
+                sys.stderr.write("\n")
             print(f"refused {row.get('id') or row.get('access_url')}: {err.detail}", file=sys.stderr)
-            continue
-        print(f"{'registered' if created else 'unchanged'} {record['id']}")
-    return 1 if failed else 0
+        else:
+            counts["registered" if created else "unchanged"] += 1
+            if not args.quiet:
+                print(f"{'registered' if created else 'unchanged'} {record['id']}")
+        if progress is not None:
+            progress.step()
+    if progress is not None:
+        progress.close()
+    print(", ".join(f"{count} {name}" for name, count in counts.items()), file=sys.stderr)
+    return 1 if counts["refused"] else 0
+
+
+def sources_command(args: argparse.Namespace) -> int:
+    """``trackprep sources list|show|delete``: the registered sources, as ``GET /files`` and ``DELETE
+    /files/{id}`` see them (the command runs with the operator's rights: restricted sources included)."""
+    from . import source_admin, sources
+
+    settings = settings_module.load()
+    db = open_store(settings.db_path)
+    if args.action == "list":
+        print("\t".join(("id", "format", "access", "state", "md5", "access_url")))
+        for source in sources.listing(db, fmt=args.format, access=args.access, prefix=args.prefix):
+            state = source_admin.artifact_state(settings, db, source)
+            if args.state is None or state == args.state:
+                print("\t".join((source["id"], source["format"], source["access"], state, source["md5"],
+                                 source["access_url"])))
+        return 0
+    source = sources.get(db, args.id)
+    if source is None:
+        print(f"trackprep: no source with id {args.id!r}", file=sys.stderr)
+        return 1
+    if args.action == "show":
+        active = source_admin.active_job(settings, db, source)
+        shown = {**source, "state": source_admin.artifact_state(settings, db, source),
+                 "active_job": active["id"] if active else None}
+        print(json.dumps(shown, indent=2))
+        return 0
+    try:
+        removed = source_admin.delete(settings, db, source)
+    except Conflict as err:
+        print(f"trackprep: {err.detail}", file=sys.stderr)
+        return 1
+    print(f"deleted {args.id}")
+    for path in removed:
+        print(f"removed {path}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,7 +204,19 @@ def main(argv: list[str] | None = None) -> int:
         .set_defaults(func=worker)
     p_register = commands.add_parser("register", help="register the sources of a manifest TSV")
     p_register.add_argument("manifest")
+    p_register.add_argument("--quiet", action="store_true", help="print only refused rows and the totals")
     p_register.set_defaults(func=register)
+    p_sources = commands.add_parser("sources", help="list, show or delete registered sources")
+    actions = p_sources.add_subparsers(dest="action", required=True)
+    p_list = actions.add_parser("list", help="the sources in id order, as TSV (restricted ones too)")
+    p_list.add_argument("--format", choices=sorted(FORMATS))
+    p_list.add_argument("--access", choices=("public", "restricted"))
+    p_list.add_argument("--state", choices=STATES)
+    p_list.add_argument("--prefix", help="ids starting with this")
+    actions.add_parser("show", help="one source's record, state and active job as JSON").add_argument("id")
+    actions.add_parser("delete", help="remove a source and its cached files no other id shares") \
+        .add_argument("id")
+    p_sources.set_defaults(func=sources_command)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

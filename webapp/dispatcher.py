@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from . import cluster, events, heartbeat, jobs, procs
+from . import cluster, events, heartbeat, jobs, metrics, procs
 from .db import open_store
 from .jobs import JobStatus
 from .settings import Settings
@@ -50,6 +50,7 @@ class Run:
     stop_reason: str | None = None  # "cancelled", "timeout" or "shutdown" once a stop has begun
     stop_step: int = 0
     stop_at: float = field(default=0.0)
+    started: float = field(default_factory=time.monotonic)
 
 
 def snakemake_command(settings: Settings, job: dict) -> list[str]:
@@ -274,6 +275,10 @@ class Dispatcher:
             error = self._failure(job, run.progress, returncode, missing)
             jobs.finish(self.db, job["id"], JobStatus.FAILED, error["reason"], error)
         self._log_outcome(job, returncode, run.stop_reason)
+        if run.stop_reason != "shutdown" or (returncode == 0 and not missing):  # a re-queued run did not end
+            final = jobs.get(self.db, job["id"]) or job
+            metrics.job_finished(job["kind"], final["status"], time.monotonic() - run.started,
+                                 run.progress.stage_seconds)
 
     def _log_outcome(self, job: dict, returncode: int, stop_reason: str | None) -> None:
         """One line per finished run naming the job, what it built, how it ended and, on failure, why."""

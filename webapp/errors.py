@@ -74,6 +74,18 @@ class NotReady(ApiError):
     status, code = 503, "not_ready"
 
 
+class QueueFull(ApiError):
+    """TRACKPREP_MAX_QUEUED_JOBS jobs are queued already: a new one is refused (503 + Retry-After)."""
+
+    status, code = 503, "queue_full"
+
+
+class QuotaExceeded(ApiError):
+    """Keeping this upload would pass TRACKPREP_UPLOAD_QUOTA_BYTES (507 Insufficient Storage)."""
+
+    status, code = 507, "upload_quota_exceeded"
+
+
 def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None,
                    fields: dict | None = None):
     """A JSON error response: ``{"error": code, "detail": detail, **fields}``."""

@@ -24,6 +24,8 @@ class RunProgress:
     failed_rule: str | None = None
     failed_log_tail: str = ""
     errors: list[str] = field(default_factory=list)
+    started: dict[Any, tuple[str, float]] = field(default_factory=dict)  # jobid -> (rule, start time)
+    stage_seconds: list[tuple[str, float]] = field(default_factory=list)  # (rule, run time) of finished stages
 
     def read(self) -> bool:
         """Consume the lines appended since the last call; True when anything changed."""
@@ -50,6 +52,12 @@ class RunProgress:
             self.total = int(event["total"])
         elif kind == "job_info":
             self.current_rule = event["rule"]
+            if "time" in event:
+                self.started[event.get("jobid")] = (event["rule"], float(event["time"]))
+        elif kind == "job_finished":
+            begun = self.started.pop(event.get("jobid"), None)
+            if begun is not None and "time" in event:
+                self.stage_seconds.append((begun[0], float(event["time"]) - begun[1]))
         elif kind == "progress":
             self.done, self.total = int(event["done"]), int(event["total"])
         elif kind == "job_error":

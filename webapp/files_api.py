@@ -5,10 +5,10 @@ import os
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
-from . import cache_files, jobs, layout, plan, serving, sources
+from . import jobs, layout, metrics, plan, serving, source_admin, sources
 from .auth import require_token, token_valid
 from .db import get_db
-from .errors import BuildFailed, Conflict, Invalid, NotFound, NotReady
+from .errors import BuildFailed, Invalid, NotFound, NotReady
 from .settings import Settings
 
 bp = Blueprint("files", __name__)
@@ -66,7 +66,9 @@ def _serve(source: dict, what: str, raw: bool, alias: bool, index_suffix: str | 
             built = resolved.path.rsplit(".", 1)[-1]
             raise NotFound(f"the artifact of source {source['id']!r} is indexed with {built.upper()}, not "
                            f"{index_suffix[1:].upper()}: use the .{built} name (GET /files/{source['id']})")
-        return serving.send(resolved.path, resolved.path, cache_control)
+        response = serving.send(resolved.path, resolved.path, cache_control)
+        metrics.cache_hit(request.path)
+        return response
     if request.method == "HEAD":
         raise NotFound(f"the {what} of source {source['id']!r} is not built yet; a GET starts the build")
     pending = start_build(source, resolved, what, alias)
@@ -88,11 +90,12 @@ def start_build(source: dict, resolved: plan.Resolved, what: str, alias: bool = 
                           "request fails the same way until the source is registered anew (DELETE "
                           f"/files/{source['id']}, then POST /files) or an operator retries the job (POST "
                           f"{links['status_url']}/retry)", {"Location": links["status_url"]}, links)
+    metrics.cache_miss(request.path)
     reference = sources.get(get_db(), source["reference"]) if source.get("reference") else None
     work = plan.make(_settings(), source, resolved, reference)
     job, _created = jobs.submit(get_db(), work.kind, work.key, work.targets, work.config, files=work.files,
                                 work_dirs=work.work_dirs, source_id=source["id"], private=work.private,
-                                satisfied=resolved.ready)
+                                satisfied=resolved.ready, max_queued=_settings().max_queued_jobs)
     if job is None:
         return None
     links = _job_links(job)
@@ -187,6 +190,48 @@ def _conversion(settings: Settings, source: dict) -> dict | None:
     return jobs.read_conversion(resolved.key)
 
 
+MAX_LIMIT = 1000
+
+
+@bp.get("/files")
+def list_files():
+    """Registered sources in id order, paged (``limit``, ``after``) and filtered (``format``, ``access``,
+    ``state``, ``prefix``); restricted sources only with the token."""
+    args = request.args
+    fmt, access, state = args.get("format") or None, args.get("access") or None, args.get("state") or None
+    prefix, after = args.get("prefix") or None, args.get("after") or None
+    if fmt is not None and fmt not in layout.FORMATS:
+        raise Invalid(f"format must be one of: {', '.join(sorted(layout.FORMATS))}")
+    if access is not None and access not in ("public", "restricted"):
+        raise Invalid("access must be public or restricted")
+    if state is not None and state not in source_admin.STATES:
+        raise Invalid(f"state must be one of: {', '.join(source_admin.STATES)}")
+    for name, value in (("prefix", prefix), ("after", after)):
+        if value is not None and len(value) > 128:
+            raise Invalid(f"{name} is longer than an id (128 characters)")
+    try:
+        limit = int(args.get("limit", "100"))
+    except ValueError:
+        raise Invalid("limit must be an integer") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise Invalid(f"limit must be between 1 and {MAX_LIMIT}")
+    if not token_valid():  # restricted sources are as unknown without the token
+        if access == "restricted":
+            return jsonify(files=[], next=None)
+        access = "public"
+    found: list[dict] = []
+    for source in sources.listing(get_db(), after=after, fmt=fmt, access=access, prefix=prefix,
+                                  batch=min(limit + 1, 500) if state is None else 500):
+        current = source_admin.artifact_state(_settings(), get_db(), source)
+        if state is not None and current != state:
+            continue
+        if len(found) == limit:  # one more exists: the page ends here
+            return jsonify(files=found, next=found[-1]["id"])
+        found.append({**{name: source[name] for name in (*sources.FIELDS, "created_at")}, "state": current,
+                      "url": url_for("files.get_file", source_id=source["id"])})
+    return jsonify(files=found, next=None)
+
+
 @bp.get("/files/<source_id>")
 def get_file(source_id: str):
     """A source's record, its artifacts' readiness and its active job."""
@@ -197,17 +242,8 @@ def get_file(source_id: str):
 def delete_file(source_id: str):
     """Remove a source (token); its cached files go when no other registered id shares their md5."""
     require_token()
-    source = visible_source(source_id)
-    settings = _settings()
-    keys = {resolved.key for what in ("data", "index") for raw in (False, True)
-            if (resolved := plan.resolve(settings, source, what, raw)) is not None and resolved.key}
-    active = next((job for job in (jobs.active_for_key(get_db(), key) for key in keys) if job), None)
-    if active is not None:
-        raise Conflict(f"job {active['id']} is building source {source_id!r}; cancel it first (DELETE "
-                       f"{url_for('jobs.get_job', job_id=active['id'])}) or wait for it to end")
-    sources.delete(get_db(), source_id)
-    removed = cache_files.remove_unshared(get_db(), settings, source)
-    return jsonify(deleted=source_id, removed=[os.path.relpath(path, settings.cache_dir) for path in removed])
+    removed = source_admin.delete(_settings(), get_db(), visible_source(source_id))
+    return jsonify(deleted=source_id, removed=removed)
 
 
 @bp.route("/data/<source_id>", methods=["GET", "HEAD"])

@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from . import htsget, layout, plan
 from .auth import token_valid
-from .errors import ApiError, BuildFailed, NotReady
+from .errors import ApiError, BuildFailed, NotReady, QueueFull
 from .files_api import serve_or_start, visible_source
 
 bp = Blueprint("htsget", __name__)
@@ -79,6 +79,8 @@ def _artifact(endpoint: str, source_id: str) -> tuple[dict, str, str]:
         serve_or_start(source, "index").close()
     except NotReady as err:
         raise HtsgetError(503, "NotReady", err.detail, err.headers) from None
+    except QueueFull as err:  # backpressure (TRACKPREP_MAX_QUEUED_JOBS): the build was not queued
+        raise HtsgetError(503, "QueueFull", err.detail, err.headers) from None
     except BuildFailed as err:
         raise HtsgetError(409, "BuildFailed", err.detail) from None
     settings = current_app.config["TRACKPREP_SETTINGS"]

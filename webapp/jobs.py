@@ -20,6 +20,7 @@ from typing import Any
 import sqlite_utils
 
 from .db import transaction
+from .errors import QueueFull
 from .layout import ARTIFACT_RECORD, CONVERSION_REPORT, built_index
 
 # Set whenever a job is queued, so an in-process dispatcher starts it without waiting for its next poll.
@@ -36,6 +37,7 @@ class JobStatus(str, Enum):
     CANCELLED = "cancelled"
 
 
+QUEUE_RETRY_AFTER = "30"  # seconds a refused miss or submission is told to wait (queue full)
 ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 TERMINAL = (JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
 _JSON_COLUMNS = ("targets", "config", "files", "work_dirs", "error")
@@ -95,10 +97,16 @@ def retry(db: sqlite_utils.Database, job: dict[str, Any]) -> tuple[dict[str, Any
                   satisfied=lambda: all(os.path.isfile(path) for path in job["targets"]))
 
 
+def queued_count(db: sqlite_utils.Database) -> int:
+    """How many jobs wait in the queue (the ``jobs_by_status`` index answers it)."""
+    return db.execute("SELECT count(*) FROM jobs WHERE status = ?", (JobStatus.QUEUED.value,)).fetchone()[0]
+
+
 def submit(db: sqlite_utils.Database, kind: str, workflow_key: str, targets: list[str],
            config: dict[str, Any], *, files: dict[str, str] | None = None, work_dirs: list[str] | None = None,
            source_id: str | None = None, private: bool = False,
-           satisfied: Callable[[], bool] | None = None) -> tuple[dict[str, Any] | None, bool]:
+           satisfied: Callable[[], bool] | None = None,
+           max_queued: int | None = None) -> tuple[dict[str, Any] | None, bool]:
     """Attach to the active job for ``workflow_key`` or queue a new one: ``(job, created)``.
 
     ``files`` are written into the job's working directory before Snakemake starts (config values may name
@@ -109,6 +117,10 @@ def submit(db: sqlite_utils.Database, kind: str, workflow_key: str, targets: lis
     ``satisfied`` (optional) is asked inside the transaction when no job is active: True means the targets are
     already built (a job finished since the caller looked), and ``(None, False)`` comes back instead of a job.
     Jobs record their outcome only after their files are in place, so this closes that race.
+
+    ``max_queued`` (backpressure, ``TRACKPREP_MAX_QUEUED_JOBS``): when that many jobs are queued already, a
+    *new* job is refused with :class:`webapp.errors.QueueFull` (503 + Retry-After); attaching to the active
+    job of the same key still works. Counted inside the transaction, so concurrent requests cannot overshoot.
     """
     for _attempt in range(3):
         try:
@@ -118,6 +130,12 @@ def submit(db: sqlite_utils.Database, kind: str, workflow_key: str, targets: lis
                     return existing, False
                 if satisfied is not None and satisfied():
                     return None, False
+                if max_queued is not None:
+                    queued = queued_count(db)
+                    if queued >= max_queued:
+                        raise QueueFull(f"{queued} jobs are queued, the limit (TRACKPREP_MAX_QUEUED_JOBS) is "
+                                        f"{max_queued}: try again later", {"Retry-After": QUEUE_RETRY_AFTER},
+                                        {"queued": queued, "max_queued_jobs": max_queued})
                 job_id = uuid.uuid4().hex
                 db.execute(
                     "INSERT INTO jobs (id, kind, workflow_key, targets, config, files, work_dirs, source_id,"

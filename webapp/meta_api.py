@@ -1,12 +1,10 @@
-"""Blueprint: liveness (``/health``) and the API description (``/openapi.json``)."""
+"""Blueprint: liveness (``/health``), Prometheus metrics (``/metrics``) and the API description
+(``/openapi.json``)."""
 from __future__ import annotations
 
-import os
-import shutil
+from flask import Blueprint, Response, current_app, jsonify
 
-from flask import Blueprint, current_app, jsonify
-
-from . import heartbeat, jobs
+from . import heartbeat, jobs, metrics
 from .db import get_db
 from .openapi import document
 
@@ -22,7 +20,8 @@ def health():
     dispatchers = heartbeat.live(get_db(), settings.heartbeat_timeout)
     body = {"status": "ok", "queued": counts["queued"], "running": counts["running"],
             "max_concurrent_jobs": settings.max_concurrent_jobs, "dispatchers": len(dispatchers),
-            "disk_free_bytes": {"data": _free(settings.data_dir), "cache": _free(settings.cache_dir)}}
+            "disk_free_bytes": {"data": metrics.disk_free(settings.data_dir),
+                                "cache": metrics.disk_free(settings.cache_dir)}}
     if dispatchers:
         return jsonify(body)
     body.update(status="no_dispatcher", error="no_dispatcher",
@@ -31,14 +30,11 @@ def health():
     return jsonify(body), 503
 
 
-def _free(path: str) -> int | None:
-    """Bytes free on the filesystem holding ``path`` (its nearest existing folder); None if unknown."""
-    while not os.path.exists(path) and os.path.dirname(path) != path:
-        path = os.path.dirname(path)
-    try:
-        return shutil.disk_usage(path).free
-    except OSError:
-        return None
+@bp.get("/metrics")
+def prometheus_metrics():
+    """Prometheus text exposition: jobs, queue, durations, cache hits and misses, traffic, sizes, free disk
+    (summed over every web worker and the dispatcher: webapp/metrics.py)."""
+    return Response(metrics.render(current_app.config["TRACKPREP_SETTINGS"]), content_type=metrics.CONTENT_TYPE)
 
 
 @bp.get("/openapi.json")

@@ -56,7 +56,8 @@ def _file_responses(miss: str) -> dict:
                      "the source's last build failed: that failure until it is registered anew or retried"),
         "416": _error("unsatisfiable or malformed Range"),
         "422": _error("invalid parameter"),
-        "503": _error(miss),
+        "503": _error(f"{miss}; or the queue is full (TRACKPREP_MAX_QUEUED_JOBS, `queue_full`): retry after "
+                       "Retry-After"),
     }
 
 
@@ -111,7 +112,32 @@ def _paths() -> dict[str, Any]:
                                         "schema": {"type": "string"}}, RANGE],
              "responses": _file_responses("cache miss on an extension-bearing name: retry after Retry-After")}
     return {
-        "/files": {"post": {
+        "/files": {"get": {
+            "summary": "Registered sources in id order, paged and filtered (restricted ones only with the token)",
+            "parameters": [
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                {"name": "after", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 128},
+                 "description": "the id to continue after (the previous page's `next`)"},
+                {"name": "format", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": sorted(layout.FORMATS)}},
+                {"name": "access", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": ["public", "restricted"]}},
+                {"name": "state", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": ["ready", "building", "failed", "absent"]}},
+                {"name": "prefix", "in": "query", "required": False,
+                 "schema": {"type": "string", "maxLength": 128}}],
+            "responses": {"200": _json({"type": "object", "required": ["files", "next"], "properties": {
+                "files": {"type": "array", "items": {"type": "object", "required": ["id", "format", "state"],
+                                                     "properties": {
+                    "id": {"type": "string"}, "access_url": {"type": "string"}, "md5": {"type": "string"},
+                    "format": {"type": "string"}, "index_url": {"type": "string"},
+                    "access": {"type": "string"}, "created_at": {"type": "string"},
+                    "state": {"type": "string", "enum": ["ready", "building", "failed", "absent"]},
+                    "url": {"type": "string"}}}},
+                "next": {"type": "string", "nullable": True}}}, "a page of sources"),
+                "422": _error("invalid filter or limit")}},
+            "post": {
             "summary": "Register a source", "security": BEARER,
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/SourceFields"}}}},
@@ -187,6 +213,10 @@ def _paths() -> dict[str, Any]:
         "/health": {"get": {"summary": "Liveness, queue depth, running count, live dispatchers, free disk",
                             "responses": {"200": _json(HEALTH, "alive, with a dispatcher running the queue"),
                                           "503": _json(HEALTH, "no dispatcher has beaten recently")}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics (text exposition format 0.0.4), summed over every "
+                                        "web worker and the dispatcher",
+                             "responses": {"200": {"description": "the metrics", "content": {
+                                 "text/plain": {"schema": {"type": "string"}}}}}}},
         **_htsget_paths(),
         "/features/{source_id}": {"get": {
             "summary": "Features of an annotation source whose name starts with q (case-insensitive)",

@@ -32,6 +32,8 @@ SETTINGS: dict[str, str] = {
     "TRACKPREP_CANCEL_GRACE": "10",
     "TRACKPREP_POLL_INTERVAL": "0.5",
     "TRACKPREP_HEARTBEAT_TIMEOUT": "30",
+    "TRACKPREP_MAX_QUEUED_JOBS": "1000",
+    "TRACKPREP_UPLOAD_QUOTA_BYTES": "20 GiB",
 }
 
 
@@ -87,6 +89,8 @@ class Settings:
     cancel_grace: float = 10.0
     poll_interval: float = 0.5
     heartbeat_timeout: float = 30.0
+    max_queued_jobs: int = 1000
+    upload_quota_bytes: int = 20 << 30
 
     @property
     def db_path(self) -> str:
@@ -136,4 +140,6 @@ def load(env: dict[str, str] | None = None) -> Settings:
         cancel_grace=_float(env, "TRACKPREP_CANCEL_GRACE", 10.0),
         poll_interval=_float(env, "TRACKPREP_POLL_INTERVAL", 0.5),
         heartbeat_timeout=_float(env, "TRACKPREP_HEARTBEAT_TIMEOUT", 30.0),
+        max_queued_jobs=_int(env, "TRACKPREP_MAX_QUEUED_JOBS", 1000),
+        upload_quota_bytes=_int(env, "TRACKPREP_UPLOAD_QUOTA_BYTES", 20 << 30),
     )

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -184,6 +185,30 @@ def page(db: sqlite_utils.Database, *, prefix: str = "", fmt: str = "", after: s
     rows = list(db.query(f"SELECT * FROM sources WHERE {clause} AND id > ? ORDER BY id LIMIT ?",
                          (*params, after, limit)))
     return rows, total
+
+
+def listing(db: sqlite_utils.Database, *, after: str | None = None, fmt: str | None = None,
+            access: str | None = None, prefix: str | None = None, batch: int = 500) -> Iterator[dict[str, Any]]:
+    """Registered sources in id order, after the id ``after``, of a format / access / id prefix; read from the
+    store ``batch`` at a time (the primary key orders and seeks)."""
+    where, params = [], []
+    if fmt:
+        where.append("format = ?")
+        params.append(fmt)
+    if access:
+        where.append("access = ?")
+        params.append(access)
+    if prefix:
+        where.append("substr(id, 1, ?) = ?")
+        params += [len(prefix), prefix]
+    cursor = after or ""
+    while True:
+        rows = list(db.query(f"SELECT * FROM sources WHERE {' AND '.join(['id > ?', *where])} ORDER BY id "
+                             "LIMIT ?", (cursor, *params, batch)))
+        yield from rows
+        if len(rows) < batch:
+            return
+        cursor = rows[-1]["id"]
 
 
 def register(db: sqlite_utils.Database, record: dict[str, str]) -> tuple[dict[str, Any], bool]:

@@ -20,9 +20,9 @@ import zipfile
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from . import jobs, serving, ssr_inputs, ssr_layout, ssr_tables
+from . import jobs, serving, ssr_inputs, ssr_layout, ssr_tables, uploads
 from .db import get_db
-from .errors import ApiError, Invalid, NotFound
+from .errors import ApiError, Invalid, NotFound, QueueFull
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ssr", __name__)
@@ -60,9 +60,18 @@ def _settings():
 
 
 def _save_upload(storage, folder: str, name: str) -> tuple[str, str]:
-    """Stream an uploaded file into ``folder/name``: (path, sha256)."""
+    """Keep an uploaded file as ``folder/name``: (path, sha256). A part the parser already wrote into the
+    staging folder (counted against the upload quota) is renamed there, not copied."""
     path = os.path.join(folder, name)
     digest = hashlib.sha256()
+    if isinstance(storage.stream, uploads.QuotaFile):
+        storage.stream.flush()
+        storage.stream.seek(0)
+        for block in iter(lambda: storage.stream.read(1 << 20), b""):
+            digest.update(block)
+        storage.stream.close()
+        os.replace(storage.stream.name, path)
+        return path, digest.hexdigest()
     with open(path, "wb") as handle:
         while True:
             block = storage.stream.read(1 << 20)
@@ -131,9 +140,14 @@ def _links(job_id: str) -> dict:
 def analyze_ssr():
     """Validate an SSR analysis submission and queue it (or attach to / reuse the identical one)."""
     settings = _settings()
-    staging_root = os.path.join(settings.cache_dir, ssr_layout.SSR_DIR, ".uploads")
+    staging_root = os.path.join(settings.cache_dir, ssr_layout.SSR_DIR, uploads.STAGING)
     os.makedirs(staging_root, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix="upload-", dir=staging_root)
+    used = uploads.on_disk(settings.cache_dir)
+    budget = uploads.Budget("", settings.upload_quota_bytes - used, settings.upload_quota_bytes, used)
+    if budget.allowance <= 0:
+        budget.take(1)  # raises QuotaExceeded before a byte of the body is read
+    staging = budget.folder = tempfile.mkdtemp(prefix="upload-", dir=staging_root)
+    request.environ[uploads.BUDGET] = budget  # the body's file parts are written against it (UploadRequest)
     try:
         try:
             submission = _validated_submission(staging)
@@ -149,10 +163,13 @@ def analyze_ssr():
             submission["flanks"],
         )
         inputs = {}
+        fresh = not os.path.isdir(ssr_layout.analysis_dir(settings.cache_dir, key))
         for role, (path, _digest) in saved.items():
             inputs[role] = ssr_layout.input_path(settings.cache_dir, key, role)
             _place(path, inputs[role])
     finally:
+        for storage in (request.__dict__.get("files") or {}).values():  # parsed parts: close, never re-parse
+            storage.close()
         shutil.rmtree(staging, ignore_errors=True)
 
     out = ssr_layout.output_dir(settings.cache_dir, key)
@@ -174,19 +191,26 @@ def analyze_ssr():
     workflow_key = ssr_layout.analysis_dir(settings.cache_dir, key)
     work_dirs = sorted({os.path.dirname(t) for t in targets})
     db = get_db()
-    job, _created = jobs.submit(
-        db,
-        "ssr",
-        workflow_key,
-        targets,
-        config,
-        work_dirs=work_dirs,
-        satisfied=lambda: all(os.path.isfile(t) for t in targets),
-    )
-    if job is None:
-        job = _latest_completed(workflow_key)
-    if job is None:  # built outside the service (plain snakemake into this cache): a run that finds it done
-        job, _created = jobs.submit(db, "ssr", workflow_key, targets, config, work_dirs=work_dirs)
+    try:
+        job, _created = jobs.submit(
+            db,
+            "ssr",
+            workflow_key,
+            targets,
+            config,
+            work_dirs=work_dirs,
+            satisfied=lambda: all(os.path.isfile(t) for t in targets),
+            max_queued=settings.max_queued_jobs,
+        )
+        if job is None:
+            job = _latest_completed(workflow_key)
+        if job is None:  # built outside the service (plain snakemake into this cache): a run that finds it done
+            job, _created = jobs.submit(db, "ssr", workflow_key, targets, config, work_dirs=work_dirs,
+                                        max_queued=settings.max_queued_jobs)
+    except QueueFull:
+        if fresh:  # refused: the inputs placed for it would count against the upload quota for nothing
+            shutil.rmtree(workflow_key, ignore_errors=True)
+        raise
     body = {"job_id": job["id"], "status": job["status"], "analysis_key": key, **_links(job["id"])}
     response = jsonify(body)
     response.status_code = 202
@@ -410,7 +434,9 @@ def _openapi_paths() -> dict:
         "/analyze_ssr/": {
             "post": _op(
                 "Submit an SSR analysis (croSSRoad-compatible)",
-                {"202": json_ok, "413": error, "422": error},
+                {"202": json_ok, "413": error, "422": error,
+                 "503": {**error, "description": "queue full (TRACKPREP_MAX_QUEUED_JOBS); see Retry-After"},
+                 "507": {**error, "description": "upload quota reached (TRACKPREP_UPLOAD_QUOTA_BYTES)"}},
                 body=multipart,
             )
         },

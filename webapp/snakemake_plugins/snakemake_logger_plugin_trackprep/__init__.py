@@ -6,6 +6,7 @@ unset). Events:
 
 - ``run_info``: ``{"total": N}`` — the stages (Snakemake jobs) this run needs, finished ones included;
 - ``job_info``: ``{"rule": ..., "jobid": ...}`` — a stage started;
+- ``job_finished``: ``{"jobid": ...}`` — a stage finished (its run time, from ``time``, feeds the metrics);
 - ``progress``: ``{"done": d, "total": N}`` — stages finished so far;
 - ``job_error``: ``{"rule": ..., "jobid": ..., "log": [...], "log_tail": "..."}`` — a stage failed, with the
   last lines of its log (read here, while the file still exists);
@@ -46,6 +47,8 @@ class LogHandler(LogHandlerBase):
                 self._write("run_info", total=int(stats.get("total", 0)))
             elif event == LogEvent.JOB_INFO:
                 self._write("job_info", rule=record.rule_name, jobid=record.jobid)
+            elif event == LogEvent.JOB_FINISHED:
+                self._write("job_finished", jobid=getattr(record, "job_id", None))
             elif event == LogEvent.PROGRESS:
                 self._write("progress", done=int(record.done), total=int(record.total))
             elif event == LogEvent.JOB_ERROR:
