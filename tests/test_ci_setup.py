@@ -6,11 +6,28 @@ downloaded but the build backend): the machine's own install is left alone.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import subprocess
 import sys
 
 from conftest import REPO
+
+
+NETWORK_VARIABLES = ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "PIP_CERT",
+                     "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy",
+                     "https_proxy", "no_proxy")
+
+
+def network_settings() -> list[str]:
+    """The machine's certificate, index and proxy settings (not the user's shell): a fresh shell on this
+    machine has them too. npm's per-user config moves with HOME, so it is named explicitly."""
+    kept = [f"{name}={os.environ[name]}" for name in NETWORK_VARIABLES if name in os.environ]
+    kept += [f"{name}={value}" for name, value in os.environ.items() if name.lower().startswith("npm_config_")]
+    npmrc = os.path.expanduser("~/.npmrc")
+    if os.path.isfile(npmrc) and not any(item.lower().startswith("npm_config_userconfig=") for item in kept):
+        kept.append(f"NPM_CONFIG_USERCONFIG={npmrc}")
+    return kept
 
 
 def test_setup_in_a_fresh_shell_leaves_trackprep_and_snakemake_runnable(tmp_path):
@@ -19,7 +36,7 @@ def test_setup_in_a_fresh_shell_leaves_trackprep_and_snakemake_runnable(tmp_path
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     path = f"{venv}/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
-    shell = ["env", "-i", f"HOME={tmp_path}", "bash", "--noprofile", "--norc", "-c"]
+    shell = ["env", "-i", f"HOME={tmp_path}", *network_settings(), "bash", "--noprofile", "--norc", "-c"]
     result = subprocess.run([*shell, f"export PATH={path}; bash .ci/setup"], cwd=REPO, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr

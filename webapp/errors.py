@@ -56,12 +56,6 @@ class RangeNotSatisfiable(ApiError):
     status, code = 416, "range_not_satisfiable"
 
 
-class TooLarge(ApiError):
-    """The request body is larger than allowed."""
-
-    status, code = 413, "too_large"
-
-
 class BuildFailed(ApiError):
     """The source's last build failed; the same request would fail the same way."""
 
