@@ -141,7 +141,7 @@ def test_ga4gh_htsget_client(svc, local, tmp_path, ref, start, end):
 
 
 def test_csi_long_contig(svc, tmp_path):
-    from test_csi import FAR, LONG, write_sam, write_vcf
+    from long_contigs import FAR, LONG, write_sam, write_vcf
 
     positions = [1_000, 2_000, FAR, FAR + 5_000]
     folder = svc.base / "sources"
@@ -169,7 +169,7 @@ def test_htslib_on_a_cold_cache_fails_cleanly_then_reads_after_retry_after(svc, 
     """Sources nothing has built yet: samtools and bcftools on their htsget URLs exit non-zero with no records (the
     ticket is 503 NotReady, and the request starts the build); once it is done the same commands return exactly
     the records the files were written with inside the region."""
-    from test_csi import write_sam, write_vcf
+    from long_contigs import write_sam, write_vcf
 
     positions = [5_000, 150_000, 400_000, 900_000]  # the region [100000, 500000) holds the middle two
     folder = svc.base / "sources"
