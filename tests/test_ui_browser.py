@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pyBigWig
 import pysam
 import pytest
 
@@ -27,6 +28,7 @@ SAMPLES = {  # id -> (file, registration fields)
     "secret-reads": ("pybedtools_x.bam", {"access": "restricted"}),
     "peaks-narrow": ("pybedtools_example.narrowPeak", {}),
     "signal": ("signal.bedGraph", {}),  # written by the ui_service fixture (SIGNAL)
+    "wiggle": ("pybigwig_test.bw", {}),  # a passthrough bigWig
 }
 SIGNAL = [("chrA", 1000, 1100, 2.5), ("chrA", 1200, 1300, 4.0), ("chrA", 1400, 1500, 1.0), ("chrB", 50, 60, 1.0)]
 
@@ -314,15 +316,24 @@ def test_gene_name_search_jumps_to_the_gene(ui_service, page, tmp_path):
     assert page.input_value("#locus").startswith(f"{chrom}:")
 
 
-def test_bedgraph_view_draws_its_bigwig(ui_service, page, tmp_path):
-    """A bedGraph source is built into a bigWig and drawn as a wig track holding the source's intervals."""
-    page.goto(ui_service.url("/ui/sources/signal"))
+@pytest.mark.parametrize("source_id", ["signal", "wiggle"])
+def test_bigwig_views_draw_their_signal(ui_service, page, tmp_path, source_id):
+    """A bedGraph source is built into a bigWig, a passthrough bigWig is read from /data as it is: both are drawn
+    as a wig track holding intervals of the first sequence (counted independently of the service)."""
+    page.goto(ui_service.url(f"/ui/sources/{source_id}"))
     wait_drawn(page)
-    track = page.evaluate("window.trackprepView.browser.findTracks(t => t.name === 'signal')"
-                          ".map(t => [t.type, t.config.format])")
+    track = page.evaluate("window.trackprepView.browser.findTracks(t => t.name === %r)"
+                          ".map(t => [t.type, t.config.format])" % source_id)
     assert track == [["wig", "bigwig"]]
     in_view = features_in_view(page)
-    first_chrom = SIGNAL[0][0]
-    assert 0 < in_view <= sum(1 for c, *_ in SIGNAL if c == first_chrom)
+    if source_id == "signal":
+        first_chrom = SIGNAL[0][0]
+        assert 0 < in_view <= sum(1 for c, *_ in SIGNAL if c == first_chrom)
+    else:
+        with pyBigWig.open(str(TRACKS / SAMPLES["wiggle"][0])) as bigwig:
+            first_chrom = next(iter(bigwig.chroms()))
+            assert 0 < in_view <= len(bigwig.intervals(first_chrom))
+    assert page.evaluate("[window.trackprepView.browser.currentLoci()].flat()[0]").startswith(f"{first_chrom}:")
     assert page.locator("#gene").count() == 0
-    screenshot(page, tmp_path, "source-bigwig")
+    if source_id == "signal":
+        screenshot(page, tmp_path, "source-bigwig")

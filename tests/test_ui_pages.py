@@ -190,6 +190,13 @@ def test_bigwig_views_take_their_sequences_from_the_bigwig(service):
     page = service.get("/ui/sources/signal")
     assert 'id="locus"' in page.text and 'id="gene"' not in page.text
     assert 'href="/index/signal"' not in page.text  # a bigWig is its own index
+    home = service.get("/").text
+    signal_row = home[home.index('<tr data-source-id="signal">'):]
+    signal_row = signal_row[:signal_row.index("</tr>")]
+    wiggle_row = home[home.index('<tr data-source-id="wiggle">'):]
+    wiggle_row = wiggle_row[:wiggle_row.index("</tr>")]
+    for source_id, row in (("signal", signal_row), ("wiggle", wiggle_row)):
+        assert f'href="/ui/sources/{source_id}"' in row and f'href="/index/{source_id}"' not in row
     assert service.fetch("/data/signal").status_code == 200
     signal = service.get("/ui/sources/signal/genome").json()
     assert signal["track"] == {"name": "signal", "type": "wig", "format": "bigwig",

@@ -94,7 +94,8 @@ def home():
     filters = {key: value for key, value in (("prefix", prefix), ("format", fmt)) if value}
     next_url = f"{url_for('ui.home')}?{urlencode({**filters, 'after': rows[-1]['id']})}" if more else None
     first_url = f"{url_for('ui.home')}?{urlencode(filters)}" if after else None
-    listed = [{**row, "state": state_of(row), "processed": layout.FORMATS[row["format"]][0] is not None}
+    listed = [{**row, "state": state_of(row), "processed": layout.FORMATS[row["format"]][0] is not None,
+               "viewable": view_kind(row) is not None, "has_index": layout.has_index(row["format"])}
               for row in rows]
     recent = [{**jobs.public_view(get_db(), job, _settings().cache_dir), "source_id": job["source_id"]}
               for job in jobs.list_jobs(get_db(), limit=RECENT_JOBS, include_private=token_valid())]
