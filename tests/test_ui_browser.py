@@ -30,7 +30,8 @@ SAMPLES = {  # id -> (file, registration fields)
     "signal": ("signal.bedGraph", {}),  # written by the ui_service fixture (SIGNAL)
     "wiggle": ("pybigwig_test.bw", {}),  # a passthrough bigWig
 }
-SIGNAL = [("chrA", 1000, 1100, 2.5), ("chrA", 1200, 1300, 4.0), ("chrA", 1400, 1500, 1.0), ("chrB", 50, 60, 1.0)]
+SIGNAL = [("chrA", 1000, 1100, 2.5), ("chrA", 1200, 1300, 4.0), ("chrA", 1400, 1500, 1.0),
+          ("chrB", 50, 60, 1.0)]
 
 
 @pytest.fixture(scope="module")
@@ -318,8 +319,8 @@ def test_gene_name_search_jumps_to_the_gene(ui_service, page, tmp_path):
 
 @pytest.mark.parametrize("source_id", ["signal", "wiggle"])
 def test_bigwig_views_draw_their_signal(ui_service, page, tmp_path, source_id):
-    """A bedGraph source is built into a bigWig, a passthrough bigWig is read from /data as it is: both are drawn
-    as a wig track holding intervals of the first sequence (counted independently of the service)."""
+    """A bedGraph source is built into a bigWig, a passthrough bigWig is read from /data as it is: both are
+    drawn as a wig track holding intervals of the first sequence (counted independently of the service)."""
     page.goto(ui_service.url(f"/ui/sources/{source_id}"))
     wait_drawn(page)
     track = page.evaluate("window.trackprepView.browser.findTracks(t => t.name === %r)"
@@ -333,7 +334,8 @@ def test_bigwig_views_draw_their_signal(ui_service, page, tmp_path, source_id):
         with pyBigWig.open(str(TRACKS / SAMPLES["wiggle"][0])) as bigwig:
             first_chrom = next(iter(bigwig.chroms()))
             assert 0 < in_view <= len(bigwig.intervals(first_chrom))
-    assert page.evaluate("[window.trackprepView.browser.currentLoci()].flat()[0]").startswith(f"{first_chrom}:")
+    locus = page.evaluate("[window.trackprepView.browser.currentLoci()].flat()[0]")
+    assert locus.startswith(f"{first_chrom}:")
     assert page.locator("#gene").count() == 0
     if source_id == "signal":
         screenshot(page, tmp_path, "source-bigwig")

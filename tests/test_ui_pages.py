@@ -162,7 +162,8 @@ def test_a_large_artifact_takes_its_lengths_from_the_index(service, monkeypatch)
 
 
 def test_the_feature_search_box_is_on_annotation_views_only(service):
-    """The name search box (a labelled combobox over /features/{id}) is rendered for GFF3, never for BAM or VCF."""
+    """The name search box (a labelled combobox over /features/{id}) is rendered for GFF3, never for BAM or
+    VCF."""
     assert service.register("genes", TRACKS / "htslib_gff_file.gff", format="gff3").status_code == 201
     assert service.register("reads", BAM).status_code == 201
     assert service.register("calls", TRACKS / "htslib_index.vcf").status_code == 201
@@ -181,8 +182,8 @@ def test_the_feature_search_box_is_on_annotation_views_only(service):
 
 
 def test_bigwig_views_take_their_sequences_from_the_bigwig(service):
-    """A bedGraph source is drawn from its built bigWig (no index), a passthrough bigWig from /data itself; the
-    sequence names and lengths are the bigWig header's, the first locus shows its first interval."""
+    """A bedGraph source is drawn from its built bigWig (no index), a passthrough bigWig from /data itself;
+    the sequence names and lengths are the bigWig header's, the first locus shows its first interval."""
     bedgraph = service.base / "sources" / "signal.bedGraph"
     bedgraph.write_text("chrA\t1000\t1100\t2.5\nchrA\t1200\t1300\t4\nchrB\t50\t60\t1\n")
     assert service.register("signal", bedgraph).status_code == 201

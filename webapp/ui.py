@@ -42,7 +42,8 @@ FIRST_DATA_WINDOW = 1_000_000  # a bigWig's first data is looked for in windows 
 
 def view_kind(source: dict) -> str | None:
     """The artifact kind a genome view draws: the format's artifact kind, or ``bigwig`` for a passthrough
-    bigWig (served as it is, drawn as built bedGraph/WIG artifacts are); None when there is nothing to draw."""
+    bigWig (served as it is, drawn as built bedGraph/WIG artifacts are); None when there is nothing to
+    draw."""
     kind = layout.FORMATS[source["format"]][0] or ("bigwig" if source["format"] == "bigwig" else None)
     return kind if kind in IGV_TRACKS else None
 

@@ -69,7 +69,8 @@ function show(features, query) {
     list.hidden = false;
     input.setAttribute("aria-expanded", "true");
     highlight(-1);
-    say(`${number.format(features.length)} name(s) starting with “${query}”${features.length === LIMIT ? " (the first " + LIMIT + ")" : ""}.`);
+    const more = features.length === LIMIT ? ` (the first ${LIMIT})` : "";
+    say(`${number.format(features.length)} name(s) starting with “${query}”${more}.`);
   } else {
     close();
     say(`No feature name starts with “${query}”.`);
@@ -95,7 +96,7 @@ async function waitForIndex(jobId) {
 }
 
 async function search(query) {
-  const number_ = ++asked;
+  const mine = ++asked;
   const url = `${form.dataset.featuresUrl}?${new URLSearchParams({ q: query, limit: String(LIMIT) })}`;
   try {
     for (;;) {
@@ -103,15 +104,15 @@ async function search(query) {
       const body = await response.json();
       if (response.status === 202) {
         await waitForIndex(body.job_id);
-        if (number_ !== asked) return;
+        if (mine !== asked) return;
         continue; // built: ask again
       }
       if (!response.ok) throw new Error(body.detail || `the server answered ${response.status}`);
-      if (number_ === asked) show(body.features, query);
+      if (mine === asked) show(body.features, query);
       return;
     }
   } catch (error) {
-    if (number_ !== asked) return;
+    if (mine !== asked) return;
     close();
     say(`Cannot search names: ${error.message || error}`);
   }
@@ -124,7 +125,8 @@ async function choose(index) {
   input.value = feature.name;
   const locus = locusOf(feature);
   await view().browser.search(locus);
-  say(`Showing ${feature.name} (${feature.chrom}:${number.format(feature.start + 1)}-${number.format(feature.end)}).`);
+  const where = `${feature.chrom}:${number.format(feature.start + 1)}-${number.format(feature.end)}`;
+  say(`Showing ${feature.name} (${where}).`);
 }
 
 input.addEventListener("input", () => {
