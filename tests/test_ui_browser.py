@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pyBigWig
 import pysam
 import pytest
 
@@ -26,15 +27,23 @@ SAMPLES = {  # id -> (file, registration fields)
     "peaks": ("htslib_bed_file.bed", {}),
     "secret-reads": ("pybedtools_x.bam", {"access": "restricted"}),
     "peaks-narrow": ("pybedtools_example.narrowPeak", {}),
+    "signal": ("signal.bedGraph", {}),  # written by the ui_service fixture (SIGNAL)
+    "wiggle": ("pybigwig_test.bw", {}),  # a passthrough bigWig
 }
+SIGNAL = [("chrA", 1000, 1100, 2.5), ("chrA", 1200, 1300, 4.0), ("chrA", 1400, 1500, 1.0),
+          ("chrB", 50, 60, 1.0)]
 
 
 @pytest.fixture(scope="module")
 def ui_service(tmp_path_factory):
     """One `trackprep serve` with the samples registered (none built yet)."""
     svc = Service(tmp_path_factory.mktemp("ui-service")).start()
+    signal = svc.base / "sources" / SAMPLES["signal"][0]
+    signal.parent.mkdir(parents=True, exist_ok=True)
+    signal.write_text("".join(f"{c}\t{s}\t{e}\t{v}\n" for c, s, e, v in SIGNAL))
     for source_id, (name, fields) in SAMPLES.items():
-        response = svc.register(source_id, TRACKS / name, **fields)
+        path = signal if source_id == "signal" else TRACKS / name
+        response = svc.register(source_id, path, **fields)
         assert response.status_code == 201, response.text
     yield svc
     svc.stop()
@@ -246,3 +255,87 @@ def test_a_failed_build_shows_its_reason_on_the_view_and_the_job_page(ui_service
     assert page.inner_text(".outcome h2") == "Failed"
     assert job["error"]["reason"] in page.inner_text(".outcome .reason")
     screenshot(page, tmp_path, "job-failed")
+
+
+def gff3_features(path: Path) -> list[tuple[str, str, str, int, int]]:
+    """(type, Name, seqid, start, end) of every GFF3 record that has a Name (1-based, inclusive)."""
+    features = []
+    for line in path.read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        seqid, _source, kind, start, end, _score, _strand, _phase, attributes = line.split("\t")
+        names = [a.split("=", 1)[1] for a in attributes.split(";") if a.startswith("Name=")]
+        if names:
+            features.append((kind, names[0], seqid, int(start), int(end)))
+    return features
+
+
+def test_gene_name_search_jumps_to_the_gene(ui_service, page, tmp_path):
+    """Type a gene's name prefix, pick it from the suggestions with the keyboard: igv.js shows the gene."""
+    features = gff3_features(TRACKS / SAMPLES["genes"][0])
+    kind, gene, chrom, start, end = next(f for f in features if f[0] == "gene")
+    prefix = gene[:8]
+    expected = sorted({name for _, name, *_ in features if name.lower().startswith(prefix.lower())})
+    assert gene in expected
+    page.add_init_script("""
+        window.__indexSeen = [];
+        new MutationObserver(() => {
+          const panel = document.getElementById('index-build');
+          if (panel && !panel.hidden) window.__indexSeen.push(document.getElementById('index-bar').value);
+        }).observe(document, {subtree: true, childList: true, attributes: true});
+    """)
+    page.goto(ui_service.url("/ui/sources/genes"))
+    wait_drawn(page)
+    before = page.evaluate("window.trackprepView.loci()")
+    box = page.locator("#gene")
+    assert page.locator('label[for="gene"]').inner_text() == "Feature name"
+    page.wait_for_function("!document.getElementById('gene').disabled", timeout=10_000)
+    box.click()
+    box.type(prefix, delay=40)  # the index may be cold: then its build's progress shows, then the names
+    page.wait_for_selector("#gene-options:not([hidden]) [role=option]", timeout=240_000)
+    assert box.get_attribute("aria-expanded") == "true"
+    # only this test searches names, so the index was cold: its build's progress bar showed, then went away
+    assert page.evaluate("window.__indexSeen.length") > 0
+    assert page.locator("#index-build").is_hidden()
+    shown = page.locator("#gene-options [role=option] .name").all_inner_texts()
+    assert sorted(set(shown)) == expected[:10]
+    screenshot(page, tmp_path, "source-search")
+    for _ in range(shown.index(gene) + 1):
+        box.press("ArrowDown")
+    active = box.get_attribute("aria-activedescendant")
+    assert page.locator(f"#{active} .name").inner_text() == gene
+    assert page.locator(f"#{active}").get_attribute("aria-selected") == "true"
+    box.press("Enter")
+    page.wait_for_function("window.trackprepView.loci() !== %r" % before, timeout=10_000)
+    assert page.locator("#gene-options").is_hidden()
+    shown_chrom, span = page.evaluate(
+        "[window.trackprepView.browser.currentLoci()].flat()[0]").rsplit(":", 1)
+    shown_start, shown_end = (int(x.replace(",", "")) for x in span.split("-"))
+    assert shown_chrom == chrom
+    assert shown_start <= start and end <= shown_end, (span, start, end)
+    assert shown_end - shown_start < 2 * (end - start + 1)  # the gene, not the whole sequence
+    assert page.input_value("#locus").startswith(f"{chrom}:")
+
+
+@pytest.mark.parametrize("source_id", ["signal", "wiggle"])
+def test_bigwig_views_draw_their_signal(ui_service, page, tmp_path, source_id):
+    """A bedGraph source is built into a bigWig, a passthrough bigWig is read from /data as it is: both are
+    drawn as a wig track holding intervals of the first sequence (counted independently of the service)."""
+    page.goto(ui_service.url(f"/ui/sources/{source_id}"))
+    wait_drawn(page)
+    track = page.evaluate("window.trackprepView.browser.findTracks(t => t.name === %r)"
+                          ".map(t => [t.type, t.config.format])" % source_id)
+    assert track == [["wig", "bigwig"]]
+    in_view = features_in_view(page)
+    if source_id == "signal":
+        first_chrom = SIGNAL[0][0]
+        assert 0 < in_view <= sum(1 for c, *_ in SIGNAL if c == first_chrom)
+    else:
+        with pyBigWig.open(str(TRACKS / SAMPLES["wiggle"][0])) as bigwig:
+            first_chrom = next(iter(bigwig.chroms()))
+            assert 0 < in_view <= len(bigwig.intervals(first_chrom))
+    locus = page.evaluate("[window.trackprepView.browser.currentLoci()].flat()[0]")
+    assert locus.startswith(f"{first_chrom}:")
+    assert page.locator("#gene").count() == 0
+    if source_id == "signal":
+        screenshot(page, tmp_path, "source-bigwig")

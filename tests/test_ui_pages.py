@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 
+import pyBigWig
 import pysam
 
 from conftest import TRACKS
@@ -158,3 +159,64 @@ def test_a_large_artifact_takes_its_lengths_from_the_index(service, monkeypatch)
         assert exact <= bound < exact + ui.TBI_WINDOW
     # the same first record; the view's end is cut at the (here longer) sequence length
     assert indexed_locus.split("-")[0] == scanned_locus.split("-")[0]
+
+
+def test_the_feature_search_box_is_on_annotation_views_only(service):
+    """The name search box (a labelled combobox over /features/{id}) is rendered for GFF3, never for BAM or
+    VCF."""
+    assert service.register("genes", TRACKS / "htslib_gff_file.gff", format="gff3").status_code == 201
+    assert service.register("reads", BAM).status_code == 201
+    assert service.register("calls", TRACKS / "htslib_index.vcf").status_code == 201
+    genes = service.get("/ui/sources/genes")
+    assert genes.status_code == 200
+    assert 'data-features-url="/features/genes"' in genes.text
+    assert '<label for="gene">' in genes.text
+    box = re.search(r'<input id="gene"[^>]*>', genes.text).group(0)
+    assert 'role="combobox"' in box and 'aria-controls="gene-options"' in box
+    assert '<ul id="gene-options"' in genes.text and 'role="listbox"' in genes.text
+    assert "/static/search.js" in genes.text
+    for source_id in ("reads", "calls"):
+        page = service.get(f"/ui/sources/{source_id}")
+        assert page.status_code == 200 and 'id="locus"' in page.text  # the view is there, the search is not
+        assert 'id="gene"' not in page.text and "search.js" not in page.text
+
+
+def test_bigwig_views_take_their_sequences_from_the_bigwig(service):
+    """A bedGraph source is drawn from its built bigWig (no index), a passthrough bigWig from /data itself;
+    the sequence names and lengths are the bigWig header's, the first locus shows its first interval."""
+    bedgraph = service.base / "sources" / "signal.bedGraph"
+    bedgraph.write_text("chrA\t1000\t1100\t2.5\nchrA\t1200\t1300\t4\nchrB\t50\t60\t1\n")
+    assert service.register("signal", bedgraph).status_code == 201
+    assert service.register("wiggle", TRACKS / "pybigwig_test.bw").status_code == 201
+    page = service.get("/ui/sources/signal")
+    assert 'id="locus"' in page.text and 'id="gene"' not in page.text
+    assert 'href="/index/signal"' not in page.text  # a bigWig is its own index
+    home = service.get("/").text
+    signal_row = home[home.index('<tr data-source-id="signal">'):]
+    signal_row = signal_row[:signal_row.index("</tr>")]
+    wiggle_row = home[home.index('<tr data-source-id="wiggle">'):]
+    wiggle_row = wiggle_row[:wiggle_row.index("</tr>")]
+    for source_id, row in (("signal", signal_row), ("wiggle", wiggle_row)):
+        assert f'href="/ui/sources/{source_id}"' in row and f'href="/index/{source_id}"' not in row
+    assert service.fetch("/data/signal").status_code == 200
+    signal = service.get("/ui/sources/signal/genome").json()
+    assert signal["track"] == {"name": "signal", "type": "wig", "format": "bigwig",
+                               "url": service.get("/files/signal").json()["aliases"]["data"]}
+    # without a reference the chromosome sizes come from the data: each sequence's last end
+    assert signal["chromosomes"] == [{"name": "chrA", "length": 1300}, {"name": "chrB", "length": 60}]
+    chrom, span = signal["locus"].rsplit(":", 1)
+    start, end = (int(x.replace(",", "")) for x in span.split("-"))
+    assert chrom == "chrA" and start <= 1001 <= end
+
+    wiggle = service.get("/ui/sources/wiggle/genome")
+    assert wiggle.status_code == 200, wiggle.text
+    body = wiggle.json()
+    with pyBigWig.open(str(TRACKS / "pybigwig_test.bw")) as bigwig:
+        expected = [{"name": name, "length": length} for name, length in bigwig.chroms().items()]
+        first_chrom = expected[0]["name"]
+        first_start = bigwig.intervals(first_chrom)[0][0]
+    assert body["chromosomes"] == expected
+    assert body["track"] == {"name": "wiggle", "type": "wig", "format": "bigwig", "url": "/data/wiggle"}
+    chrom, span = body["locus"].rsplit(":", 1)
+    start, end = (int(x.replace(",", "")) for x in span.split("-"))
+    assert chrom == first_chrom and start <= first_start + 1 <= end

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
+import pyBigWig
 import pysam
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
@@ -35,7 +36,16 @@ SCAN_MAX_BYTES = 64 * 2**20  # tabix artifacts up to this size are read for exac
 TBI_WINDOW = 16_384  # a TBI linear index's window
 # igv.js track settings per artifact kind (format, track type)
 IGV_TRACKS = {"bam": ("bam", "alignment"), "vcf": ("vcf", "variant"), "gff3": ("gff3", "annotation"),
-              "bed": ("bed", "annotation")}
+              "bed": ("bed", "annotation"), "bigwig": ("bigwig", "wig")}
+FIRST_DATA_WINDOW = 1_000_000  # a bigWig's first data is looked for in windows of this many bases
+
+
+def view_kind(source: dict) -> str | None:
+    """The artifact kind a genome view draws: the format's artifact kind, or ``bigwig`` for a passthrough
+    bigWig (served as it is, drawn as built bedGraph/WIG artifacts are); None when there is nothing to
+    draw."""
+    kind = layout.FORMATS[source["format"]][0] or ("bigwig" if source["format"] == "bigwig" else None)
+    return kind if kind in IGV_TRACKS else None
 
 
 def _settings():
@@ -85,7 +95,8 @@ def home():
     filters = {key: value for key, value in (("prefix", prefix), ("format", fmt)) if value}
     next_url = f"{url_for('ui.home')}?{urlencode({**filters, 'after': rows[-1]['id']})}" if more else None
     first_url = f"{url_for('ui.home')}?{urlencode(filters)}" if after else None
-    listed = [{**row, "state": state_of(row), "processed": layout.FORMATS[row["format"]][0] is not None}
+    listed = [{**row, "state": state_of(row), "processed": layout.FORMATS[row["format"]][0] is not None,
+               "viewable": view_kind(row) is not None, "has_index": layout.has_index(row["format"])}
               for row in rows]
     recent = [{**jobs.public_view(get_db(), job, _settings().cache_dir), "source_id": job["source_id"]}
               for job in jobs.list_jobs(get_db(), limit=RECENT_JOBS, include_private=token_valid())]
@@ -114,15 +125,17 @@ def source_page(source_id: str):
     except NotFound as err:
         return _not_found(err.detail)
     kind = layout.FORMATS[source["format"]][0]
-    track = IGV_TRACKS.get(kind or "")
+    track = IGV_TRACKS.get(view_kind(source) or "")
+    searchable = track is not None and source["format"] in layout.FEATURE_FORMATS
     return render_template("source.html", source=source, state=state_of(source), track=track,
-                           kind=kind)
+                           kind=kind, searchable=searchable,
+                           has_index=layout.has_index(source["format"]))
 
 
 def _built_artifact(source: dict) -> tuple[str, str]:
     """The path and artifact kind of a source's complete artifact; NotFound / NotReady otherwise."""
-    kind = layout.FORMATS[source["format"]][0]
-    if kind not in IGV_TRACKS:
+    kind = view_kind(source)
+    if kind is None:
         raise NotFound(f"source {source['id']!r} ({source['format']}) has no genome view")
     resolved = plan.resolve(_settings(), source, "data", raw=False)
     if resolved is None or not resolved.ready():
@@ -200,6 +213,8 @@ def sequences(path: str, kind: str) -> tuple[tuple[tuple[str, int], ...], str | 
             first = next((read for read in bam.fetch(until_eof=True) if not read.is_unmapped), None)
             locus = None if first is None else (first.reference_name, first.reference_start)
         return tuple(names), _locus(locus, dict(names))
+    if kind == "bigwig":
+        return _bigwig_sequences(path)
     header_lengths: dict[str, int] = {}
     if kind == "vcf":
         with pysam.VariantFile(path) as vcf:
@@ -232,6 +247,23 @@ def sequences(path: str, kind: str) -> tuple[tuple[tuple[str, int], ...], str | 
     return tuple(names), _locus(first, dict(names))
 
 
+def _bigwig_sequences(path: str) -> tuple[tuple[tuple[str, int], ...], str | None]:
+    """A bigWig's sequence names and lengths (its header, via pyBigWig) and a locus at its first interval,
+    looked for window by window so a large file is never read whole."""
+    with pyBigWig.open(path) as bigwig:
+        names = tuple(bigwig.chroms().items())
+        first = None
+        for name, length in names:
+            for start in range(0, length, FIRST_DATA_WINDOW):
+                intervals = bigwig.intervals(name, start, min(length, start + FIRST_DATA_WINDOW))
+                if intervals:
+                    first = (name, intervals[0][0])
+                    break
+            if first is not None:
+                break
+    return names, _locus(first, dict(names))
+
+
 def _start(record: str, kind: str) -> int:
     """0-based start of a tabix text record (VCF and GFF3 are 1-based, BED 0-based)."""
     fields = record.split("\t")
@@ -262,12 +294,14 @@ def genome(source_id: str):
     source = visible_source(source_id)
     path, kind = _built_artifact(source)
     names, locus = sequences(path, kind)
-    aliases = _alias_urls(source) or {}
+    # a passthrough bigWig has no alias: /data serves the upstream file itself, with ranges
+    aliases = _alias_urls(source) or {"data": url_for("files.data", source_id=source_id)}
     igv_format, igv_type = IGV_TRACKS[kind]
+    track = {"name": source_id, "type": igv_type, "format": igv_format, "url": aliases.get("data")}
+    if kind != "bigwig":  # a bigWig carries its own index
+        track["indexURL"] = aliases.get("index")
     return jsonify(source_id=source_id, chromosomes=[{"name": name, "length": length} for name, length in names],
-                   chrom_sizes_url=url_for("ui.chrom_sizes", source_id=source_id), locus=locus,
-                   track={"name": source_id, "type": igv_type, "format": igv_format, "url": aliases.get("data"),
-                          "indexURL": aliases.get("index")})
+                   chrom_sizes_url=url_for("ui.chrom_sizes", source_id=source_id), locus=locus, track=track)
 
 
 @bp.get("/ui/sources/<source_id>/chrom.sizes")

@@ -98,7 +98,7 @@ async function waitForBuild(jobId) {
 function featuresInView() {
   const browser = view.browser;
   if (!browser) return 0;
-  const track = browser.findTracks((t) => ["alignment", "variant", "annotation"].includes(t.type))[0];
+  const track = browser.findTracks((t) => ["alignment", "variant", "annotation", "wig"].includes(t.type))[0];
   if (!track) return 0;
   if (track.type === "alignment") {
     let count = 0;
@@ -146,6 +146,7 @@ async function draw(settings) {
     if (document.activeElement !== locusInput) locusInput.value = lociText(browser);
   });
   say(`Showing ${sourceId}.`);
+  document.dispatchEvent(new CustomEvent("trackprep:drawn"));
 }
 
 locusForm.addEventListener("submit", async (event) => {
