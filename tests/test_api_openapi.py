@@ -37,10 +37,18 @@ def test_schemathesis_finds_no_server_error(service, tmp_path):
     # whenever the fuzzer reaches an htsget operation before the build has finished (timing, not a bug)
     for path in ("/data/reads", "/index/reads", "/data/calls", "/index/calls"):
         assert service.fetch(path).status_code == 200, path
+    # With the token the fuzzer registers sources of its own, and a source nothing has built yet answers the
+    # documented 503 + Retry-After on the routes that read a built artifact without starting work (the genome
+    # view's data, htsget tickets, index aliases): expected there, and only there; any other 5xx still fails.
+    config = tmp_path / "schemathesis.toml"
+    config.write_text('[[operations]]\n'
+                      'include-path-regex = "^/(ui/sources/|reads/|variants/|data/|index/|features/)"\n'
+                      'checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "503"]\n')
     checks = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
     for headers in ([], ["-H", f"Authorization: Bearer {TOKEN}"]):
         result = subprocess.run(
-            [shutil.which("schemathesis") or "schemathesis", "run", service.url("/openapi.json"), *headers,
+            [shutil.which("schemathesis") or "schemathesis", "--config-file", str(config), "run",
+             service.url("/openapi.json"), *headers,
              "--checks", checks, "--max-examples", "25", "--generation-deterministic",
              "--request-timeout", "60"],
             cwd=tmp_path, capture_output=True, text=True, timeout=600)
