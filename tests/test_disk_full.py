@@ -4,7 +4,6 @@ or directory"), leaves nothing at a final path, and the service keeps answering;
 space answers 507 with a JSON reason and keeps nothing of the upload."""
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import subprocess
@@ -40,7 +39,7 @@ def small_disk(tmp_path: Path):
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
-def test_a_build_on_a_full_disk_fails_saying_so_and_publishes_nothing(service_factory, small_disk):
+def test_a_build_on_a_full_disk_fails_saying_so_and_publishes_nothing(small_disk, service_factory):
     disk = small_disk(4 * MIB)
     # the verified copy fits, the sorted BAM next to it must not: fill what would be left over for it
     room = BAM.stat().st_size + MIB // 2
@@ -69,6 +68,16 @@ def test_a_build_on_a_full_disk_fails_saying_so_and_publishes_nothing(service_fa
     # a request for the source answers (the failed build), rather than hanging or erroring
     again = svc.get("/data/xbam")
     assert again.status_code == 409 and again.json()["error"] == "build_failed", again.text
+    # what the reason says to do works: free space, retry the job, and the artifact is built and opens
+    (disk / "filler").unlink()
+    retried = svc.http.post(svc.url(f"/jobs/{job['job_id']}/retry"), headers=svc.auth(), timeout=60)
+    assert retried.status_code in (200, 202), retried.text
+    assert svc.wait_job(retried.json()["job_id"])["status"] == "completed"
+    (bam,) = [p for p in cache.rglob("data.bam")]
+    subprocess.run(["samtools", "quickcheck", str(bam)], check=True)
+    count = subprocess.run(["samtools", "view", "-c", str(bam)], capture_output=True, text=True, check=True)
+    expected = subprocess.run(["samtools", "view", "-c", str(BAM)], capture_output=True, text=True, check=True)
+    assert count.stdout == expected.stdout
 
 
 def fasta_records(path: Path, size: int) -> int:
@@ -87,7 +96,7 @@ def fasta_records(path: Path, size: int) -> int:
     return written
 
 
-def test_an_upload_on_a_full_disk_answers_507_and_keeps_nothing(service_factory, small_disk, tmp_path):
+def test_an_upload_on_a_full_disk_answers_507_and_keeps_nothing(small_disk, service_factory, tmp_path):
     disk = small_disk(1 * MIB)
     fasta = tmp_path / "big.fa"
     assert fasta_records(fasta, 3 * MIB) > shutil.disk_usage(disk).total
@@ -110,4 +119,21 @@ def test_an_upload_on_a_full_disk_answers_507_and_keeps_nothing(service_factory,
     with open(small, "rb") as handle:
         again = svc.http.post(svc.url("/analyze_ssr/"), files={"fasta_file": handle}, timeout=120)
     assert again.status_code == 202, again.text
-    assert os.path.getsize(fasta) > 0
+
+
+def test_a_log_that_says_enospc_names_the_folder_with_least_space(small_disk, tmp_path):
+    """The other way a full disk is recognised: the tool said so (errno 28), though the run's clean-up freed the
+    space again before the dispatcher looked. The reason names the fullest folder the job writes to."""
+    from webapp import dispatcher, settings
+
+    disk = small_disk(4 * MIB)
+    (disk / "filler").write_bytes(b"\0" * (2 * MIB))
+    config = settings.load({"TRACKPREP_DATA_DIR": str(tmp_path / "data"), "TRACKPREP_CACHE_DIR": str(disk)})
+    space = dispatcher.disk_space(config, "job1")
+    assert {entry[0] for entry in space} == {str(disk), str(tmp_path / "data" / "jobs" / "job1")}
+    tail = "mv: error writing '/x/data.bam.tmp': No space left on device\n"
+    reason = dispatcher.disk_full_reason("job1", tail, space)
+    assert reason is not None and reason.startswith("the disk is full: ")
+    assert f"{disk} has 2.0 MiB free (TRACKPREP_CACHE_DIR)" in reason and "POST /jobs/job1/retry" in reason
+    # plenty of space and a log that does not say so: another failure, not a full disk
+    assert dispatcher.disk_full_reason("job1", "samtools sort: truncated file\n", space) is None

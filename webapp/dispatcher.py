@@ -91,16 +91,6 @@ def sweep_temp_files(directories: list[str]) -> None:
                         pass
 
 
-def human_bytes(size: int) -> str:
-    """``size`` for a person: bytes, KiB, MiB, GiB or TiB (whole numbers below 10 get one decimal)."""
-    value, unit = float(size), "bytes"
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            break
-        value /= 1024
-    return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
-
-
 def disk_space(settings: Settings, job_id: str) -> list[tuple[str, str, int, int]]:
     """The filesystems a job writes to, as (folder, setting, free bytes, total bytes): the cache and the job's
     folder under the data dir (its TMPDIR). Free bytes come from :func:`webapp.metrics.disk_free`."""
@@ -130,7 +120,7 @@ def disk_full_reason(job_id: str, tail: str, space: list[tuple[str, str, int, in
         where = "a filesystem the job writes to is out of space"
     else:
         folder, setting, free, _total = min(candidates, key=lambda entry: entry[2])
-        where = f"{folder} has {human_bytes(free)} free ({setting})"
+        where = f"{folder} has {metrics.human_bytes(free)} free ({setting})"
     return f"the disk is full: {where}; free space and retry the job (POST /jobs/{job_id}/retry)"
 
 
