@@ -232,6 +232,11 @@ class Service:
         return self.get("/jobs", params=params, headers=self.auth()).json()["jobs"]
 
 
+def leftovers(svc: Service) -> list[str]:
+    """Temp names or partial files anywhere in the cache."""
+    return [str(p) for p in svc.cache.rglob("*") if p.name.startswith(".") or p.name.endswith(".tmp")]
+
+
 @pytest.fixture
 def service(tmp_path: Path):
     """A fresh `trackprep serve` (samples off, TRACKS as a source root, token `test-token`)."""

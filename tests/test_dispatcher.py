@@ -14,7 +14,7 @@ import time
 from datetime import datetime
 
 import pytest
-from conftest import TRACKS, md5sum
+from conftest import TRACKS, leftovers, md5sum
 
 from webapp import procs
 
@@ -52,11 +52,6 @@ def db_jobs(svc) -> list[dict]:
     with sqlite3.connect(svc.data_dir / "trackprep.sqlite") as conn:
         conn.row_factory = sqlite3.Row
         return [dict(row) for row in conn.execute("SELECT * FROM jobs")]
-
-
-def leftovers(svc) -> list[str]:
-    """Temp names or partial files anywhere in the cache."""
-    return [str(p) for p in svc.cache.rglob("*") if p.name.startswith(".") or p.name.endswith(".tmp")]
 
 
 def test_the_bound_holds_with_more_jobs_than_slots(service_factory, file_server):

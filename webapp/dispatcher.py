@@ -37,6 +37,11 @@ PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMP_PREFIXES = (".fetch-", ".tabix.", ".sidecar.")
 TEMP_SUFFIXES = (".tmp",)
 RECOVERY_EVERY = 20.0  # seconds between sweeps for jobs whose dispatcher died
+# a failed run is put down to a full disk when its log says so, or (tools misreport ENOSPC: samtools sort says
+# "No such file or directory") when a filesystem it writes to has less than this left
+DISK_FULL_WORDS = ("No space left on device", "Errno 28", "ENOSPC", "Disk quota exceeded")
+LOW_SPACE_BYTES = 1 << 20
+LOW_SPACE_FRACTION = 0.005
 
 
 @dataclass
@@ -84,6 +89,39 @@ def sweep_temp_files(directories: list[str]) -> None:
                         os.unlink(path)
                     except FileNotFoundError:
                         pass
+
+
+def disk_space(settings: Settings, job_id: str) -> list[tuple[str, str, int, int]]:
+    """The filesystems a job writes to, as (folder, setting, free bytes, total bytes): the cache and the job's
+    folder under the data dir (its TMPDIR). Free bytes come from :func:`webapp.metrics.disk_free`."""
+    found = []
+    for folder, setting in ((settings.cache_dir, "TRACKPREP_CACHE_DIR"),
+                            (os.path.join(settings.jobs_dir, job_id), "TRACKPREP_DATA_DIR")):
+        free = metrics.disk_free(folder)
+        if free is None:
+            continue
+        try:
+            total = shutil.disk_usage(folder if os.path.exists(folder) else settings.data_dir).total
+        except OSError:
+            total = 0
+        found.append((folder, setting, free, total))
+    return found
+
+
+def disk_full_reason(job_id: str, tail: str, space: list[tuple[str, str, int, int]]) -> str | None:
+    """Why a failed run failed when the cause is a full disk, else None: the log says ENOSPC, or a filesystem
+    the job writes to has less than LOW_SPACE_BYTES (or LOW_SPACE_FRACTION of its size) free."""
+    said = any(word.lower() in tail.lower() for word in DISK_FULL_WORDS)
+    low = [entry for entry in space if entry[2] < max(LOW_SPACE_BYTES, LOW_SPACE_FRACTION * entry[3])]
+    if not said and not low:
+        return None
+    candidates = low or space
+    if not candidates:
+        where = "a filesystem the job writes to is out of space"
+    else:
+        folder, setting, free, _total = min(candidates, key=lambda entry: entry[2])
+        where = f"{folder} has {metrics.human_bytes(free)} free ({setting})"
+    return f"the disk is full: {where}; free space and retry the job (POST /jobs/{job_id}/retry)"
 
 
 def job_dirs(job: dict) -> set[str]:
@@ -254,6 +292,7 @@ class Dispatcher:
         del self.runs[job["id"]]
         run.progress.read()
         missing = [path for path in job["targets"] if not os.path.exists(path)]
+        space = disk_space(self.settings, job["id"])  # before the sweep frees what the run left
         if returncode != 0 or missing:
             procs.signal_group(run.proc.pid, signal.SIGKILL)  # rules Snakemake left behind
             cluster.cancel_cluster_jobs(os.path.join(self.settings.jobs_dir, job["id"]))  # and cluster jobs
@@ -272,7 +311,7 @@ class Dispatcher:
             jobs.finish(self.db, job["id"], JobStatus.FAILED, reason,
                         {"rule": run.progress.current_rule, "reason": reason, "log_tail": ""})
         else:
-            error = self._failure(job, run.progress, returncode, missing)
+            error = self._failure(job, run.progress, returncode, missing, space)
             jobs.finish(self.db, job["id"], JobStatus.FAILED, error["reason"], error)
         self._log_outcome(job, returncode, run.stop_reason)
         if run.stop_reason != "shutdown" or (returncode == 0 and not missing):  # a re-queued run did not end
@@ -291,14 +330,25 @@ class Dispatcher:
                 f": {error['reason']}" if error.get("reason") and final["status"] != "completed" else "",
                 returncode, f", stopped: {stop_reason}" if stop_reason else "")
 
-    def _failure(self, job: dict, progress: events.RunProgress, returncode: int, missing: list[str]) -> dict:
-        """The readable error of a failed run: the failing rule, its tool's last words and its log tail."""
+    def _failure(self, job: dict, progress: events.RunProgress, returncode: int, missing: list[str],
+                 space: list[tuple[str, str, int, int]] | None = None) -> dict:
+        """The readable error of a failed run: the failing rule, its tool's last words and its log tail. A run
+        that ran out of disk space says so, and where (the tool's own message stays in ``log_tail``)."""
         snakemake_log = os.path.join(self.settings.jobs_dir, job["id"], "snakemake.log")
+        run_tail = events.file_tail(snakemake_log)
+        if returncode > 0 or missing:
+            full = disk_full_reason(job["id"], f"{progress.failed_log_tail or ''}\n{run_tail}",
+                                    space if space is not None else disk_space(self.settings, job["id"]))
+            if full is not None:
+                if progress.failed_rule:
+                    full = full.replace("; free space", f" (rule {progress.failed_rule} failed); free space", 1)
+                return {"rule": progress.failed_rule, "reason": full,
+                        "log_tail": progress.failed_log_tail or run_tail}
         if progress.failed_rule:
-            tail = progress.failed_log_tail or events.file_tail(snakemake_log)
+            tail = progress.failed_log_tail or run_tail
             reason = f"rule {progress.failed_rule} failed: {events.last_line(tail) or 'see log_tail'}"
             return {"rule": progress.failed_rule, "reason": reason, "log_tail": tail}
-        tail = events.file_tail(snakemake_log)
+        tail = run_tail
         if returncode < 0:
             reason = f"snakemake was killed by {signal.Signals(-returncode).name}"
         elif returncode == 0:

@@ -80,6 +80,13 @@ class QuotaExceeded(ApiError):
     status, code = 507, "upload_quota_exceeded"
 
 
+class DiskFull(ApiError):
+    """The filesystem the service writes to has no space left (ENOSPC): 507 Insufficient Storage, and nothing of
+    the request is kept. Unlike QuotaExceeded, this is the disk itself, not a limit the operator set."""
+
+    status, code = 507, "disk_full"
+
+
 def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None,
                    fields: dict | None = None):
     """A JSON error response: ``{"error": code, "detail": detail, **fields}``."""

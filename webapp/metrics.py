@@ -261,6 +261,16 @@ def disk_free(path: str) -> int | None:
         return None
 
 
+def human_bytes(size: int) -> str:
+    """``size`` for a person: bytes, KiB, MiB, GiB or TiB (whole numbers below 10 get one decimal)."""
+    value, unit = float(size), "bytes"
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+
+
 class _Instruments:
     """This process's own counters and histograms, as one collector (single-process mode)."""
 

@@ -9,6 +9,7 @@ tables as Arrow IPC streams built once, the whole output as a zip built once, bo
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -20,9 +21,9 @@ import zipfile
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from . import jobs, serving, ssr_inputs, ssr_layout, ssr_tables, uploads
+from . import jobs, metrics, serving, ssr_inputs, ssr_layout, ssr_tables, uploads
 from .db import get_db
-from .errors import ApiError, Invalid, NotFound, QueueFull
+from .errors import ApiError, DiskFull, Invalid, NotFound, QueueFull
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ssr", __name__)
@@ -114,6 +115,20 @@ def _validated_submission(staging: str) -> dict:
     return {"saved": saved, "params": params, "flanks": flanks, "reference_id": reference_id}
 
 
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full(settings, error: OSError) -> DiskFull:
+    """The 507 answer to an upload the cache's filesystem had no room for (its staging folder is removed)."""
+    free = metrics.disk_free(settings.cache_dir)
+    log.warning("SSR upload refused: the disk is full: %s has %s bytes free (TRACKPREP_CACHE_DIR): %s",
+                settings.cache_dir, free, error)
+    shown = "unknown" if free is None else metrics.human_bytes(free)
+    return DiskFull(f"the disk is full: the service's cache (TRACKPREP_CACHE_DIR) has {shown} free, too little "
+                    "for this upload; it was refused and nothing of it kept. Try again later, or ask the "
+                    "operator to free space", fields={"free_bytes": free})
+
+
 def _latest_completed(workflow_key: str) -> dict | None:
     row = next(
         iter(
@@ -148,6 +163,7 @@ def analyze_ssr():
         budget.take(1)  # raises QuotaExceeded before a byte of the body is read
     staging = budget.folder = tempfile.mkdtemp(prefix="upload-", dir=staging_root)
     request.environ[uploads.BUDGET] = budget  # the body's file parts are written against it (UploadRequest)
+    key, fresh = None, False
     try:
         try:
             submission = _validated_submission(staging)
@@ -167,9 +183,18 @@ def analyze_ssr():
         for role, (path, _digest) in saved.items():
             inputs[role] = ssr_layout.input_path(settings.cache_dir, key, role)
             _place(path, inputs[role])
+    except OSError as error:
+        if error.errno not in DISK_FULL_ERRNOS:
+            raise
+        if key is not None and fresh:  # inputs placed before the disk filled up: not kept either
+            shutil.rmtree(ssr_layout.analysis_dir(settings.cache_dir, key), ignore_errors=True)
+        raise _disk_full(settings, error) from None
     finally:
         for storage in (request.__dict__.get("files") or {}).values():  # parsed parts: close, never re-parse
-            storage.close()
+            try:
+                storage.close()
+            except OSError:  # the flush on close of a part the full disk cut short
+                pass
         shutil.rmtree(staging, ignore_errors=True)
 
     out = ssr_layout.output_dir(settings.cache_dir, key)
@@ -436,7 +461,8 @@ def _openapi_paths() -> dict:
                 "Submit an SSR analysis (croSSRoad-compatible)",
                 {"202": json_ok, "413": error, "422": error,
                  "503": {**error, "description": "queue full (TRACKPREP_MAX_QUEUED_JOBS); see Retry-After"},
-                 "507": {**error, "description": "upload quota reached (TRACKPREP_UPLOAD_QUOTA_BYTES)"}},
+                 "507": {**error, "description": "upload quota reached (TRACKPREP_UPLOAD_QUOTA_BYTES, "
+                                           "upload_quota_exceeded) or the disk is full (disk_full)"}},
                 body=multipart,
             )
         },

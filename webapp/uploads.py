@@ -53,17 +53,25 @@ class QuotaFile:
         self._budget = budget
 
     def write(self, data: bytes) -> int:
-        """Write ``data`` if the budget allows it; otherwise remove the file and raise QuotaExceeded."""
+        """Write ``data`` if the budget allows it; otherwise remove the file and raise QuotaExceeded. A write the
+        disk has no room for (OSError ENOSPC) removes the file too, and raises on (the view answers 507)."""
         try:
             self._budget.take(len(data))
         except QuotaExceeded:
             self.discard()
             raise
-        return self._handle.write(data)
+        try:
+            return self._handle.write(data)
+        except OSError:
+            self.discard()
+            raise
 
     def discard(self) -> None:
-        """Close and remove the file."""
-        self._handle.close()
+        """Close and remove the file (closing flushes: a full disk's error there is moot, the file goes)."""
+        try:
+            self._handle.close()
+        except OSError:
+            pass
         try:
             os.unlink(self.name)
         except FileNotFoundError:
