@@ -24,9 +24,10 @@ def _held_job(service_factory, file_server):
 
 def test_long_poll_waits_while_nothing_changes_and_answers_when_the_job_moves(service_factory, file_server):
     svc, job_id = _held_job(service_factory, file_server)
-    # the fetch is held: once the job is running, nothing about it changes until the gate opens
+    # the fetch is held: once the job shows its fetch stage running, nothing about it changes until the gate
+    # opens (before that, the dispatcher may still be catching up with Snakemake's events)
     deadline = time.monotonic() + 60
-    while (first := svc.get(f"/jobs/{job_id}")).json()["status"] != "running":
+    while "running fetch_source" not in (first := svc.get(f"/jobs/{job_id}")).json()["message"]:
         assert time.monotonic() < deadline, first.json()
         time.sleep(0.1)
     tag = first.headers["ETag"]
