@@ -186,6 +186,22 @@ class Service:
                 time.sleep(0.2)
         return self
 
+    def wait_answering(self, proc: subprocess.Popen, path: str = "/openapi.json", log: Path | None = None,
+                       timeout: float = 60) -> None:
+        """Wait until a server process started on this service's port (gunicorn, say) answers ``path``."""
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if requests.get(self.url(path), timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            detail = log.read_text()[-3000:] if log is not None and log.exists() else "the server did not come up"
+            assert time.monotonic() < deadline and proc.poll() is None, detail
+            time.sleep(0.2)
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)

@@ -111,15 +111,7 @@ def test_totals_are_summed_over_gunicorn_workers_and_the_dispatcher(service_fact
                            stderr=subprocess.STDOUT)
     worker = None
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(svc.url("/openapi.json"), timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline and web.poll() is None, (svc.base / "gunicorn.log").read_text()
-            time.sleep(0.2)
+        svc.wait_answering(web, log=svc.base / "gunicorn.log")
         assert svc.register("bed", BED).status_code == 201
         before = scrape(svc)
         misses, others = 40, 30

@@ -35,15 +35,7 @@ def test_production_gunicorn_plus_one_worker(service_factory):
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     svc.port = port
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(svc.url("/openapi.json"), timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline and web.poll() is None, "gunicorn did not come up"
-            time.sleep(0.2)
+        svc.wait_answering(web)
         svc.register("v", TRACKS / "htslib_index.vcf")
         svc.register("twin", TRACKS / "htslib_index.vcf")
         # concurrent misses spread over two gunicorn worker processes still converge on one job
