@@ -175,7 +175,7 @@ def sources_command(args: argparse.Namespace) -> int:
     if args.action == "show":
         active = source_admin.active_job(settings, db, source)
         shown = {**source, "state": source_admin.artifact_state(settings, db, source),
-                 "active_job": active["id"] if active else None}
+                 "active_job": active.id if active else None}
         print(json.dumps(shown, indent=2))
         return 0
     try:

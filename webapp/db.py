@@ -15,8 +15,9 @@ from contextlib import contextmanager
 
 import sqlite_utils
 
+from .job_record import ACTIVE, sql_values
+
 BUSY_TIMEOUT_MS = 30_000
-ACTIVE_STATES = ("queued", "running")
 _local = threading.local()
 
 SCHEMA = f"""
@@ -56,7 +57,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_one_active_per_key ON jobs (workflow_key)
-    WHERE status IN {ACTIVE_STATES!r};
+    WHERE status IN {sql_values(ACTIVE)};
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (workflow_key, created_at);

@@ -28,6 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from . import heartbeat, jobs, uploads
 from .db import thread_db
+from .job_record import TERMINAL, JobStatus
 from .settings import Settings
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -203,13 +204,12 @@ class StoreCollector:
         db = thread_db(settings.db_path)
         by_kind = GaugeMetricFamily("trackprep_jobs", "Jobs in the store by kind and state",
                                     labels=["kind", "state"])
-        counted = {(row["kind"], row["status"]): row["n"] for row in
-                   db.query("SELECT kind, status, count(*) AS n FROM jobs GROUP BY kind, status")}
+        counted = jobs.counts_by_kind(db)
         for kind in sorted(set(JOB_KINDS) | {kind for kind, _ in counted}):
-            for state in jobs.JobStatus:
+            for state in JobStatus:
                 by_kind.add_metric([kind, state.value], counted.get((kind, state.value), 0))
         yield by_kind
-        queued = sum(n for (_kind, state), n in counted.items() if state == jobs.JobStatus.QUEUED.value)
+        queued = sum(n for (_kind, state), n in counted.items() if state == JobStatus.QUEUED.value)
         yield GaugeMetricFamily("trackprep_queue_length", "Jobs waiting in the queue", value=queued)
         yield GaugeMetricFamily("trackprep_max_queued_jobs", "The queue limit (TRACKPREP_MAX_QUEUED_JOBS)",
                                 value=settings.max_queued_jobs)
@@ -217,7 +217,7 @@ class StoreCollector:
                                 value=settings.max_concurrent_jobs)
         yield GaugeMetricFamily("trackprep_dispatchers_live", "Dispatchers whose heartbeat is recent",
                                 value=len(heartbeat.live(db, settings.heartbeat_timeout)))
-        finished = sum(n for (_kind, state), n in counted.items() if state in jobs.TERMINAL)
+        finished = sum(n for (_kind, state), n in counted.items() if state in TERMINAL)
         sizes = _sizes(settings, finished)
         yield GaugeMetricFamily("trackprep_cache_size_bytes", "Bytes in the cache folder (artifacts, verified "
                                 "sources, SSR analyses)", value=sizes["cache"])
