@@ -111,8 +111,8 @@ class Job:
         return round(min(self.stages_done / total, 1.0), 4) if total else 0.0
 
     def __getitem__(self, column: str) -> Any:
-        """Row-style read, ``job["id"]``, for callers not moved to attributes yet; ``status`` reads as its
-        stored string, as the row had it."""
+        """Row-style read, ``job["id"]``, for callers not moved to attributes yet (``webapp/files_api.py``);
+        ``status`` reads as its stored string, as the row had it."""
         if column not in COLUMNS:
             raise KeyError(column)
         value = getattr(self, column)
