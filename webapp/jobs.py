@@ -35,11 +35,14 @@ class JobStatus(str, Enum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"  # finished longer ago than TRACKPREP_RESULT_TTL_DAYS: its folder and results are gone
 
 
 QUEUE_RETRY_AFTER = "30"  # seconds a refused miss or submission is told to wait (queue full)
 ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
-TERMINAL = (JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
+TERMINAL = (JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value,
+            JobStatus.EXPIRED.value)
+FINISHED = TERMINAL[:3]  # the states a job can expire from
 _JSON_COLUMNS = ("targets", "config", "files", "work_dirs", "error")
 
 

@@ -23,7 +23,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import jobs, metrics, serving, ssr_inputs, ssr_layout, ssr_tables, uploads
 from .db import get_db
-from .errors import ApiError, DiskFull, Invalid, NotFound, QueueFull
+from .errors import ApiError, DiskFull, Gone, Invalid, NotFound, QueueFull
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ssr", __name__)
@@ -250,6 +250,15 @@ def _ssr_job(job_id: str) -> dict:
     return job
 
 
+def _results_job(job_id: str) -> dict:
+    """An SSR job whose results (and log) a route reads: 410 once it has expired (webapp/cache_gc.py)."""
+    job = _ssr_job(job_id)
+    if job["status"] == jobs.JobStatus.EXPIRED.value:
+        raise Gone(f"analysis {job_id} has expired: {job['message']}. Submit it again to run it anew",
+                   fields={"job_id": job_id, "status": job["status"]})
+    return job
+
+
 def _completed(job: dict) -> None:
     if job["status"] != jobs.JobStatus.COMPLETED.value:
         raise NotCompleted(f"analysis {job['id']} is {job['status']}, not completed")
@@ -318,7 +327,7 @@ def _arrow_file(job: dict, plot_key: str) -> tuple[str, dict]:
 @bp.get("/api/job/<job_id>/plot_data/<plot_key>")
 def plot_data(job_id: str, plot_key: str):
     """The table behind a plot key as an Arrow IPC stream (204 when it has no rows)."""
-    job = _ssr_job(job_id)
+    job = _results_job(job_id)
     path, facts = _arrow_file(job, plot_key)
     if facts["total_rows"] == 0:
         return Response(status=204)
@@ -350,7 +359,7 @@ def _result_files(root: str) -> list[str]:
 @bp.get("/api/job/<job_id>/download_zip")
 def download_zip(job_id: str):
     """A zip of the analysis' output/ folder, built once, served with ranges."""
-    job = _ssr_job(job_id)
+    job = _results_job(job_id)
     _completed(job)
     root = _output_root(job)
     target = os.path.join(os.path.dirname(root), "results.zip")
@@ -369,7 +378,7 @@ def download_zip(job_id: str):
 @bp.get("/api/job/<job_id>/files")
 def files(job_id: str):
     """The result files: relative path, size, label and download URL."""
-    job = _ssr_job(job_id)
+    job = _results_job(job_id)
     root = _output_root(job)
     listed = [
         {
@@ -386,7 +395,7 @@ def files(job_id: str):
 @bp.get("/api/job/<job_id>/download/<path:rel>")
 def download(job_id: str, rel: str):
     """One result file, range-capable; nothing outside the output folder."""
-    job = _ssr_job(job_id)
+    job = _results_job(job_id)
     root = os.path.realpath(_output_root(job))
     path = os.path.realpath(os.path.join(root, rel))
     if not path.startswith(root + os.sep) or not os.path.isfile(path) or path.endswith(".tmp"):
@@ -397,7 +406,7 @@ def download(job_id: str, rel: str):
 @bp.get("/api/job/<job_id>/logs")
 def logs(job_id: str):
     """The job's log: Snakemake's output, then each stage's own log."""
-    job = _ssr_job(job_id)
+    job = _results_job(job_id)
     parts = []
     snakemake_log = os.path.join(_settings().jobs_dir, job["id"], "snakemake.log")
     analysis, _ = _analysis(job)
@@ -432,6 +441,7 @@ def _openapi_paths() -> dict:
         "description": "error",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
+    gone = {**error, "description": "the analysis expired (TRACKPREP_RESULT_TTL_DAYS): its results are gone"}
     json_ok = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
     multipart = {
         "required": True,
@@ -478,6 +488,7 @@ def _openapi_paths() -> dict:
                     "204": {"description": "the table has no rows"},
                     "404": error,
                     "409": error,
+                    "410": gone,
                 },
                 [
                     job,
@@ -493,20 +504,22 @@ def _openapi_paths() -> dict:
         "/api/job/{job_id}/download_zip": {
             "get": _op(
                 "The output folder as a zip",
-                {"200": {"description": "zip"}, "206": {"description": "range"}, "404": error, "409": error},
+                {"200": {"description": "zip"}, "206": {"description": "range"}, "404": error, "409": error,
+                 "410": gone},
                 [job],
             )
         },
-        "/api/job/{job_id}/files": {"get": _op("The result files", {"200": json_ok, "404": error}, [job])},
+        "/api/job/{job_id}/files": {"get": _op("The result files", {"200": json_ok, "404": error, "410": gone}, [job])},
         "/api/job/{job_id}/download/{path}": {
             "get": _op(
                 "One result file",
-                {"200": {"description": "the file"}, "206": {"description": "range"}, "404": error},
+                {"200": {"description": "the file"}, "206": {"description": "range"}, "404": error,
+                 "410": gone},
                 [job, {"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}],
             )
         },
         "/api/job/{job_id}/logs": {
-            "get": _op("The job's log", {"200": {"description": "text"}, "404": error}, [job])
+            "get": _op("The job's log", {"200": {"description": "text"}, "404": error, "410": gone}, [job])
         },
     }
 
