@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import TRACKS, Service, md5sum
+from conftest import TRACKS, FileServer, Service, md5sum
 from test_ssr_api import submit, tiny_fasta
 
 SMALL = {"a": TRACKS / "htslib_bed_file.bed", "b": TRACKS / "pybedtools_example.narrowPeak",
@@ -69,6 +69,11 @@ def wait_for(predicate, what: str, timeout: float = 60):
         assert time.monotonic() < deadline, what
         time.sleep(0.2)
     return found
+
+
+def rows(report: str, action: str) -> int:
+    """How many rows of a `trackprep gc` table have this action."""
+    return sum(line.startswith(action + " ") for line in report.splitlines())
 
 
 def metric(svc: Service, name: str) -> float:
@@ -197,7 +202,7 @@ def test_an_open_range_stream_keeps_its_folder(service_factory, file_server):
     try:
         result = gc(svc, TRACKPREP_CACHE_MAX_BYTES="1")
         assert folder.is_dir(), result.stdout
-        assert f"kept: streaming" in result.stdout and str(folder.relative_to(svc.cache)) in result.stdout
+        assert "kept: streaming" in result.stdout and str(folder.relative_to(svc.cache)) in result.stdout
         assert not artifact_dir(svc, "a").exists()  # the collection ran: the rest went
         while chunk := client.recv(1 << 16):
             body += chunk
@@ -209,23 +214,27 @@ def test_an_open_range_stream_keeps_its_folder(service_factory, file_server):
              "the folder stayed after its stream ended")
 
 
-def test_a_folder_being_built_is_kept(service_factory, file_server):
-    svc = service_factory(TRACKPREP_ALLOWED_HOSTS=file_server.host).start()
-    build_small(svc, ["a"])
-    shutil.copy(TRACKS / "htslib_index.vcf", file_server.root / "calls.vcf")
-    file_server.gate.clear()  # the fetch stage holds after the first bytes
-    assert svc.register("calls", access_url=file_server.url("calls.vcf"),
-                        md5=md5sum(file_server.root / "calls.vcf")).status_code == 201
-    job_id = svc.get("/data/calls").json()["job_id"]
-    file_server.wait_open(1)
-    folder = source_dir(svc, file_server.root / "calls.vcf")
-    wait_for(lambda: folder.is_dir() and any(folder.iterdir()), "the fetch wrote nothing yet")
-    result = gc(svc, TRACKPREP_CACHE_MAX_BYTES="1")
-    assert folder.is_dir() and f"kept: building" in result.stdout, result.stdout
-    assert not artifact_dir(svc, "a").exists()
-    file_server.gate.set()
-    assert svc.wait_job(job_id)["status"] == "completed"
-    assert svc.get("/data/calls").status_code == 200
+def test_a_folder_being_built_is_kept(service_factory, tmp_path):
+    (tmp_path / "remote").mkdir()
+    server = FileServer(tmp_path / "remote", head=2 << 20)  # holds each body after its first 2 MiB
+    try:
+        svc = service_factory(TRACKPREP_ALLOWED_HOSTS=server.host).start()
+        build_small(svc, ["a"])
+        big = big_csv(server.root / "big.csv", 4 << 20)
+        server.gate.clear()
+        assert svc.register("big", access_url=server.url("big.csv"), md5=md5sum(big)).status_code == 201
+        job_id = svc.get("/data/big").json()["job_id"]
+        server.wait_open(1)
+        folder = source_dir(svc, big)
+        wait_for(lambda: tree_bytes(folder) > 0, "the fetch wrote nothing yet")  # its temp file, growing
+        result = gc(svc, TRACKPREP_CACHE_MAX_BYTES="1")
+        assert folder.is_dir() and "kept: building" in result.stdout, result.stdout
+        assert not artifact_dir(svc, "a").exists()  # the collection ran: the rest went
+        server.gate.set()
+        assert svc.wait_job(job_id)["status"] == "completed"
+        assert svc.get("/data/big", headers={"Range": "bytes=0-9"}).content == big.read_bytes()[:10]
+    finally:
+        server.close()
 
 
 def test_finished_jobs_past_the_ttl_expire_and_their_results_answer_410(service_factory, tmp_path):
@@ -243,9 +252,9 @@ def test_finished_jobs_past_the_ttl_expire_and_their_results_answer_410(service_
     assert "nothing to remove" in gc(svc, TRACKPREP_RESULT_TTL_DAYS="1").stdout  # a day is not over yet
     time.sleep(1.0)  # both jobs finished over a second ago: past a TTL of 0.00001 days (0.864 s)
     dry = gc(svc, "--dry-run", TRACKPREP_RESULT_TTL_DAYS="0.00001")
-    assert dry.stdout.count("would expire") == 2 and analysis.is_dir()
+    assert rows(dry.stdout, "would expire") == 2 and analysis.is_dir(), dry.stdout
     result = gc(svc, TRACKPREP_RESULT_TTL_DAYS="0.00001")
-    assert result.stdout.count("expired") >= 2, result.stdout
+    assert rows(result.stdout, "expired") == 2, result.stdout
     assert not analysis.exists() and not any(folder.exists() for folder in job_dirs)
     for job in (ssr["job_id"], preprocess):
         view = svc.get(f"/jobs/{job}", headers=svc.auth()).json()
