@@ -45,10 +45,11 @@ class ServedLog:
         self._pid = 0
 
     def note(self, settings: Settings, path: str) -> None:
-        """Note that the file at ``path`` (inside the cache) was served now."""
-        item = item_of(settings, path)
+        """Note that the file at ``path`` (inside the cache) was served now (its folder, made relative to the
+        cache dir when written: the range fast path calls this for every request)."""
+        folder = os.path.dirname(path)
         with self._lock:
-            self._pending[item] = time.time()
+            self._pending[folder] = time.time()
             if self._pid != os.getpid():  # first note in this process (or after a fork): start the writer
                 self._pid, self._settings = os.getpid(), settings
                 threading.Thread(target=self._writer, name="trackprep-served-log", daemon=True).start()
@@ -70,19 +71,21 @@ class ServedLog:
             settings = self._settings
         if not pending or settings is None:
             return 0
-        db = open_store(settings.db_path)
+        rows = sorted((os.path.relpath(folder, settings.cache_dir), when) for folder, when in pending.items())
         try:
-            with transaction(db):
-                db.conn.executemany(
-                    "INSERT INTO cache_served (item, served_at) VALUES (?, ?) ON CONFLICT(item) DO UPDATE"
-                    " SET served_at = max(served_at, excluded.served_at)", sorted(pending.items()))
+            db = open_store(settings.db_path)
+            try:
+                with transaction(db):
+                    db.conn.executemany(
+                        "INSERT INTO cache_served (item, served_at) VALUES (?, ?) ON CONFLICT(item) DO UPDATE"
+                        " SET served_at = max(served_at, excluded.served_at)", rows)
+            finally:
+                db.conn.close()
         except BaseException:
             with self._lock:  # put them back, unless a newer note came meanwhile
-                for item, when in pending.items():
-                    self._pending[item] = max(when, self._pending.get(item, 0.0))
+                for folder, when in pending.items():
+                    self._pending[folder] = max(when, self._pending.get(folder, 0.0))
             raise
-        finally:
-            db.conn.close()
         return len(pending)
 
 
