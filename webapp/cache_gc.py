@@ -288,6 +288,11 @@ def collect(settings: Settings, db: sqlite_utils.Database, *, dry_run: bool = Fa
     """One collection: expire old jobs, then evict down to the low-water mark (one at a time per data dir)."""
     with cache_usage.collector_lock(settings):
         cache_usage.served_log.flush()  # this process's own notes first (the in-process dispatcher's server)
+        if not dry_run:  # what a process that stopped between its rename and its removal left in .trash/
+            for access in layout.ACCESS_CLASSES:
+                for entry in _dirs(os.path.join(layout.namespace_root(settings.cache_dir, access),
+                                                cache_files.TRASH)):
+                    shutil.rmtree(entry.path, ignore_errors=True)
         expired = expire(settings, db, dry_run=dry_run)
         report = evict_over_limit(settings, db, dry_run=dry_run, protect=protect)
     report.expired = expired
