@@ -141,13 +141,18 @@ def test_the_dispatcher_evicts_after_each_build_keeping_what_it_just_built(servi
 def test_pinned_sources_stay_and_a_dry_run_removes_nothing(service_factory):
     svc = service_factory().start()
     assert svc.register("p", SMALL["a"], pinned=True).json()["pinned"] is True
-    build_small(svc, ["b", "c"])
+    build_small(svc, ["b"])
+    assert svc.register("r", SMALL["c"], access="restricted").status_code == 201  # evicted like any other
+    assert svc.fetch("/data/r", headers=svc.auth()).status_code == 200
     assert svc.fetch("/data/p").status_code == 200
     assert svc.get("/files/p").json()["pinned"] is True and svc.get("/files/b").json()["pinned"] is False
     assert svc.register("x", SMALL["b"], pinned="yes").status_code == 422
     pinned = [artifact_dir(svc, "a"), source_dir(svc, SMALL["a"])]
-    others = [artifact_dir(svc, "b"), artifact_dir(svc, "c"), source_dir(svc, SMALL["b"]),
-              source_dir(svc, SMALL["c"])]
+    restricted = svc.cache / "restricted"
+    others = [artifact_dir(svc, "b"), source_dir(svc, SMALL["b"]),
+              restricted / artifact_dir(svc, "c").relative_to(svc.cache),
+              restricted / source_dir(svc, SMALL["c"]).relative_to(svc.cache)]
+    assert all(folder.is_dir() for folder in others)
 
     before = snapshot(svc.cache)
     dry = gc(svc, "--dry-run", TRACKPREP_CACHE_MAX_BYTES="1")
