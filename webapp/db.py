@@ -65,6 +65,10 @@ CREATE TABLE IF NOT EXISTS dispatchers (
     owner TEXT PRIMARY KEY,         -- host:pid:start, as in jobs.owner
     beat_at REAL NOT NULL           -- unix time of its last pass (the heartbeat /health reads)
 );
+CREATE TABLE IF NOT EXISTS cache_served (
+    item TEXT PRIMARY KEY,          -- a cache folder relative to the cache dir: v2/bam/<key>, src/<md5>, ...
+    served_at REAL NOT NULL         -- unix time it was last served (written in batches: webapp/cache_usage.py)
+);
 """
 
 
@@ -85,6 +89,7 @@ def connect(path: str) -> sqlite_utils.Database:
 ADDED_COLUMNS = (
     ("sources", "reference", "TEXT NOT NULL DEFAULT ''"),
     ("sources", "reference_md5", "TEXT NOT NULL DEFAULT ''"),
+    ("sources", "pinned", "INTEGER NOT NULL DEFAULT 0"),  # its artifacts are never evicted (cache_gc.py)
 )
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from . import cluster, events, heartbeat, jobs, metrics, procs
+from . import cache_gc, cluster, events, heartbeat, jobs, metrics, procs
 from .db import open_store
 from .job_record import ACTIVE, Job, JobStatus
 from .settings import Settings
@@ -141,6 +141,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._last_recovery = 0.0
         self._last_beat = 0.0
+        self.collector = cache_gc.Collector(settings)  # evicts and expires in its own thread
 
     # ---- life cycle ----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -153,6 +154,7 @@ class Dispatcher:
     def loop(self) -> None:
         """Claim, watch and finish jobs until :meth:`shutdown`."""
         log.info("dispatcher %s: up to %d jobs at once", self.owner, self.settings.max_concurrent_jobs)
+        self.collector.start()
         while not self._stopping.is_set():
             try:
                 self.tick()
@@ -177,6 +179,7 @@ class Dispatcher:
             for run in list(self.runs.values()):
                 self._watch(run)
             time.sleep(0.05)
+        self.collector.stop()
         heartbeat.forget(self.db, self.owner)
 
     def _beat(self) -> None:
@@ -301,6 +304,7 @@ class Dispatcher:
             total = run.progress.total or run.progress.done
             jobs.set_progress(self.db, job.id, total, total, "completed")
             jobs.finish(self.db, job.id, JobStatus.COMPLETED, "completed")
+            self.collector.built(job.workflow_key)
         elif run.stop_reason == "shutdown":
             jobs.requeue(self.db, job.id, "re-queued: the service stopped while it ran")
         elif run.stop_reason == "cancelled":

@@ -21,10 +21,12 @@ class JobStatus(str, Enum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"  # finished longer ago than TRACKPREP_RESULT_TTL_DAYS: its folder and results are gone
 
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)  # at most one job per workflow key is in one of these
-TERMINAL = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)  # the states a job can expire from
+TERMINAL = (*FINISHED, JobStatus.EXPIRED)
 
 
 def sql_values(states: Iterable[JobStatus]) -> str:

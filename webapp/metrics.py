@@ -107,7 +107,7 @@ def _get() -> dict[str, Any]:
                                    "Run time of finished jobs (stage=job) and of each of their stages (rule)",
                                    ["kind", "stage"], buckets=DURATION_BUCKETS, registry=None),
             )
-            _instruments["evictions"].inc(0)  # exported at 0 until eviction exists
+            _instruments["evictions"].inc(0)  # exported at 0 before the first eviction
     return _instruments
 
 
@@ -124,6 +124,11 @@ def cache_hit(path: str) -> None:
 def cache_miss(path: str) -> None:
     """A request that needs an artifact built."""
     _get()["misses"].labels(route_class(path)).inc()
+
+
+def cache_evicted(count: int = 1) -> None:
+    """Cache items (artifacts, verified sources) evicted to keep the cache under its limit (webapp/cache_gc.py)."""
+    _get()["evictions"].inc(count)
 
 
 def job_finished(kind: str, status: str, seconds: float, stages: Iterable[tuple[str, float]]) -> None:
@@ -221,6 +226,8 @@ class StoreCollector:
         sizes = _sizes(settings, finished)
         yield GaugeMetricFamily("trackprep_cache_size_bytes", "Bytes in the cache folder (artifacts, verified "
                                 "sources, SSR analyses)", value=sizes["cache"])
+        yield GaugeMetricFamily("trackprep_cache_max_bytes", "TRACKPREP_CACHE_MAX_BYTES (0: no limit)",
+                                value=settings.cache_max_bytes or 0)
         yield GaugeMetricFamily("trackprep_uploads_bytes", "Bytes of SSR uploads kept on disk",
                                 value=sizes["uploads"])
         yield GaugeMetricFamily("trackprep_upload_quota_bytes", "TRACKPREP_UPLOAD_QUOTA_BYTES",

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import jobs, serving, ssr_results, ssr_submit, ssr_tables
 from .db import get_db
-from .errors import ApiError, NotFound
+from .errors import ApiError, Gone, NotFound
 from .job_record import Job, JobStatus
 from .ssr_openapi import openapi_paths
 
@@ -61,6 +61,15 @@ def _ssr_job(job_id: str) -> Job:
     return job
 
 
+def _results_job(job_id: str) -> Job:
+    """An SSR job whose results (and log) a route reads: 410 once it has expired (webapp/cache_gc.py)."""
+    job = _ssr_job(job_id)
+    if job.status is JobStatus.EXPIRED:
+        raise Gone(f"analysis {job_id} has expired: {job.message}. Submit it again to run it anew",
+                   fields={"job_id": job_id, "status": job.status.value})
+    return job
+
+
 def _completed(job: Job) -> None:
     if job.status is not JobStatus.COMPLETED:
         raise NotCompleted(f"analysis {job.id} is {job.status.value}, not completed")
@@ -83,7 +92,7 @@ def status(job_id: str):
 @bp.get("/api/job/<job_id>/plot_data/<plot_key>")
 def plot_data(job_id: str, plot_key: str):
     """The table behind a plot key as an Arrow IPC stream (204 when it has no rows)."""
-    job = _ssr_job(job_id)
+    job = _results_job(job_id)
     try:
         table = ssr_results.plot_table(job, plot_key)
     except ssr_tables.UnknownPlotKey:
@@ -122,7 +131,7 @@ def plot_data(job_id: str, plot_key: str):
 @bp.get("/api/job/<job_id>/download_zip")
 def download_zip(job_id: str):
     """A zip of the analysis' output/ folder, built once, served with ranges."""
-    job = _ssr_job(job_id)
+    job = _results_job(job_id)
     _completed(job)
     target = ssr_results.results_zip(job)
     name = f"ssr/{os.path.basename(os.path.dirname(target))}/{ssr_results.ZIP_NAME}"
@@ -135,14 +144,14 @@ def download_zip(job_id: str):
 @bp.get("/api/job/<job_id>/files")
 def files(job_id: str):
     """The result files: relative path, size, label and download URL."""
-    job = _ssr_job(job_id)
+    job = _results_job(job_id)
     return jsonify(job_id=job.id, status=job.status.value, files=ssr_results.listing(job))
 
 
 @bp.get("/api/job/<job_id>/download/<path:rel>")
 def download(job_id: str, rel: str):
     """One result file, range-capable; nothing outside the output folder."""
-    job = _ssr_job(job_id)
+    job = _results_job(job_id)
     path = ssr_results.result_file(job, rel)
     if path is None:
         raise NotFound(f"no result file {rel!r}")
@@ -153,7 +162,7 @@ def download(job_id: str, rel: str):
 @bp.get("/api/job/<job_id>/logs")
 def logs(job_id: str):
     """The job's log: Snakemake's output, then each stage's own log."""
-    job = _ssr_job(job_id)
+    job = _results_job(job_id)
     return Response(ssr_results.log_text(_settings().jobs_dir, job), content_type="text/plain; charset=utf-8")
 
 

@@ -24,6 +24,7 @@ def openapi_paths() -> dict:
         "description": "error",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
+    gone = {**error, "description": "the analysis expired (TRACKPREP_RESULT_TTL_DAYS): its results are gone"}
     json_ok = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
     multipart = {
         "required": True,
@@ -70,6 +71,7 @@ def openapi_paths() -> dict:
                     "204": {"description": "the table has no rows"},
                     "404": error,
                     "409": error,
+                    "410": gone,
                 },
                 [
                     job,
@@ -85,19 +87,21 @@ def openapi_paths() -> dict:
         "/api/job/{job_id}/download_zip": {
             "get": _op(
                 "The output folder as a zip",
-                {"200": {"description": "zip"}, "206": {"description": "range"}, "404": error, "409": error},
+                {"200": {"description": "zip"}, "206": {"description": "range"}, "404": error, "409": error,
+                 "410": gone},
                 [job],
             )
         },
-        "/api/job/{job_id}/files": {"get": _op("The result files", {"200": json_ok, "404": error}, [job])},
+        "/api/job/{job_id}/files": {"get": _op("The result files", {"200": json_ok, "404": error, "410": gone}, [job])},
         "/api/job/{job_id}/download/{path}": {
             "get": _op(
                 "One result file",
-                {"200": {"description": "the file"}, "206": {"description": "range"}, "404": error},
+                {"200": {"description": "the file"}, "206": {"description": "range"}, "404": error,
+                 "410": gone},
                 [job, {"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}],
             )
         },
         "/api/job/{job_id}/logs": {
-            "get": _op("The job's log", {"200": {"description": "text"}, "404": error}, [job])
+            "get": _op("The job's log", {"200": {"description": "text"}, "404": error, "410": gone}, [job])
         },
     }
