@@ -13,9 +13,11 @@ import pytest
 
 from conftest import REPO
 from webapp import db, jobs
-from webapp.job_record import ACTIVE, TERMINAL, Job, JobStatus
+from webapp.job_record import ACTIVE, FINISHED, TERMINAL, Job, JobStatus
 
-STATUS_WORDS = ("queued", "running", "completed", "failed", "cancelled")  # docs/api.md's job states
+# docs/api.md's job states, from its "Status values:" line
+STATUS_WORDS = tuple(re.findall(r"`(\w+)`", next(line for line in (REPO / "docs" / "api.md").read_text().splitlines()
+                                                 if line.startswith("Status values:")).split("(")[0]))
 # a status written as an SQL string literal inside a Python string: status = 'queued', IN ('queued', ...)
 SQL_STATUS_LITERAL = re.compile(r"'(%s)'" % "|".join(STATUS_WORDS))
 
@@ -37,7 +39,8 @@ def submit(store, key: str, **extra):
 def test_the_states_are_the_documented_ones():
     assert [status.value for status in JobStatus] == list(STATUS_WORDS)
     assert [status.value for status in ACTIVE] == ["queued", "running"]
-    assert [status.value for status in TERMINAL] == ["completed", "failed", "cancelled"]
+    assert [status.value for status in FINISHED] == ["completed", "failed", "cancelled"]
+    assert [status.value for status in TERMINAL] == ["completed", "failed", "cancelled", "expired"]
 
 
 def test_the_record_has_a_field_for_every_column_of_the_jobs_table(store):
