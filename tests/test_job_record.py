@@ -98,7 +98,8 @@ def test_a_job_through_its_life(store):
     cancelled = jobs.request_cancel(store, second.id)
     assert cancelled.status is JobStatus.CANCELLED and cancelled.cancel_requested
     assert cancelled.message == "cancelled before it started" and cancelled.finished_at is not None
-    assert jobs.counts(store) == {"queued": 0, "running": 0, "completed": 0, "failed": 1, "cancelled": 1}
+    assert jobs.counts(store) == {"queued": 0, "running": 0, "completed": 0, "failed": 1, "cancelled": 1,
+                                  "expired": 0}
     assert jobs.counts_by_kind(store) == {("preprocess", "failed"): 1, ("preprocess", "cancelled"): 1}
 
 

@@ -101,7 +101,7 @@ class Job:
 
     @property
     def terminal(self) -> bool:
-        """Completed, failed or cancelled: the job will not change state again (a retry is a new job)."""
+        """Completed, failed, cancelled or expired: the job will not change state again (a retry is a new job)."""
         return self.status in TERMINAL
 
     @property
