@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from contextlib import contextmanager
 from typing import Iterable, Iterator
@@ -35,6 +36,10 @@ PANDAS_NA = frozenset(
 UNDEFINED = "undefined"
 
 
+class InputError(ValueError):
+    """An input file that the analysis cannot use, with the reason."""
+
+
 @contextmanager
 def publish(path: str, newline: str = "") -> Iterator:
     """Open ``path + '.tmp'`` for writing and rename it into place only when the block succeeds."""
@@ -56,6 +61,13 @@ def write_table(path: str, header: list[str], rows: Iterable[Iterable], sep: str
         writer = csv.writer(handle, delimiter=sep, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
+
+
+def csv_line(fields: Iterable, sep: str = "\t") -> str:
+    """One row exactly as :func:`write_table` writes it (quoting included), without the line end."""
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=sep, lineterminator="\n").writerow(fields)
+    return buffer.getvalue()[:-1]
 
 
 def read_table(path: str, sep: str = "\t") -> tuple[list[str], list[list[str]]]:
