@@ -20,16 +20,18 @@ rule ssr_detect:
         f"{SSR_ROOT}/logs/ssr_detect.log",
     benchmark:
         f"{SSR_ROOT}/logs/ssr_detect.benchmark.tsv"
-    threads: 1  # one process: a pool was measured slower on 2 cores (see ssr_m2.py)
+    threads: 2  # forked workers, one byte range of the FASTA each (ssr_scan.py)
     resources:
-        # genomes stream one at a time; the SSR rows (about 1 kB each as Python lists) stay in memory
-        mem_mb=lambda wildcards, input: int(1.5 * input.size_mb) + 300,
+        # each worker holds a 16 MB read block, its current genome and its conserved-SSR counts; only the
+        # flank search (one genome at a time) and the stats rows grow with the input
+        mem_mb=700,
     conda:
         "../envs/python.yaml"
     shell:
         """
         set -euo pipefail
-        python3 {params.script:q} --fasta {input.fasta:q} --out-dir {params.out:q} {params.args} 2> {log:q}
+        python3 {params.script:q} --fasta {input.fasta:q} --out-dir {params.out:q} --workers {threads} \
+            {params.args} 2> {log:q}
         """
 
 
@@ -46,6 +48,8 @@ rule bedtools_ssr_gene_intersect:
         position=script("ssr_gc2.awk"),
     log:
         f"{SSR_ROOT}/logs/bedtools_ssr_gene_intersect.log",
+    benchmark:
+        f"{SSR_ROOT}/logs/bedtools_ssr_gene_intersect.benchmark.tsv"
     threads: 1  # bedtools intersect is single-threaded
     resources:
         # bedtools keeps the gene BED in an interval tree
@@ -88,9 +92,12 @@ rule ssr_hotspots:
         out=ssr_output_dir,
     log:
         f"{SSR_ROOT}/logs/ssr_hotspots.log",
-    threads: 1  # one pass over the SSR-gene rows
+    benchmark:
+        f"{SSR_ROOT}/logs/ssr_hotspots.benchmark.tsv"
+    threads: 1  # two streamed passes over the SSR-gene rows
     resources:
-        # every SSR-gene row is held as Python strings (about ten times its text size)
+        # only the distinct values per (motif, gene) group are held; the reference mode holds every row as
+        # Python strings (about ten times its text size)
         mem_mb=lambda wildcards, input: int(12 * input.size_mb) + 200,
     conda:
         "../envs/python.yaml"

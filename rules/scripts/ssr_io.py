@@ -70,6 +70,30 @@ def csv_line(fields: Iterable, sep: str = "\t") -> str:
     return buffer.getvalue()[:-1]
 
 
+def iter_table(path: str, sep: str = "\t") -> tuple[list[str], Iterator[list[str]]]:
+    """Header and a stream of the rows of a delimited text table, read as :func:`read_table` reads them,
+    without holding the rows."""
+    with open(path, "rb") as handle:
+        quoted = any(b'"' in block or b"\r" in block for block in iter(lambda: handle.read(1 << 24), b""))
+    handle = open(path, newline="", encoding="utf-8")
+    if quoted:
+        reader = csv.reader(handle, delimiter=sep)
+        header = next(reader, None)
+    else:
+        first = handle.readline()
+        header = first[:-1].split(sep) if first.endswith("\n") else first.split(sep) if first else None
+        reader = (line.rstrip("\n").split(sep) for line in handle if line != "\n")
+    if header is None:
+        handle.close()
+        return [], iter(())
+
+    def rows() -> Iterator[list[str]]:
+        with handle:
+            yield from (row for row in reader if row)
+
+    return header, rows()
+
+
 def read_table(path: str, sep: str = "\t") -> tuple[list[str], list[list[str]]]:
     """Header and rows of a delimited text table, every value a string exactly as written."""
     with open(path, newline="", encoding="utf-8") as handle:

@@ -100,10 +100,10 @@ def scan_range(path: str, start: int, end: int, settings: Settings, out_dir: str
                     continue
                 lines = ssr_m2.ssr_lines(ssr_io.csv_line([seq_id]), calls)
                 reformatted.write("\n".join(lines) + "\n")
-                if part.merged:
-                    for extra in ssr_m2.genome_extras(seq_id, stats, settings.columns, settings.categories):
-                        suffix = "\t" + ssr_io.csv_line(extra) + "\n"
-                        merged.write("".join(line + suffix for line in lines))
+                if part.merged:  # each SSR row once per category row of its genome, as the join gives them
+                    suffixes = ["\t" + ssr_io.csv_line(extra) + "\n" for extra in
+                                ssr_m2.genome_extras(seq_id, stats, settings.columns, settings.categories)]
+                    merged.write("".join(line + suffix for line in lines for suffix in suffixes))
                 part.counts.update({motif * units for *_, units, motif in calls})
                 part.with_ssr += 1
                 part.n_ssrs += len(calls)
