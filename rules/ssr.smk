@@ -66,14 +66,19 @@ rule bedtools_ssr_gene_intersect:
         awk -f {params.check:q} {input.genes:q} > "$tmp/genes.bed"
         header=$(head -n 1 {input.ssrs:q})
         ncol=$(printf '%s\\n' "$header" | awk -F '\\t' '{{print NF}}')
+        printf '%s\\n' "$header" > "$tmp/ssr_non_gene.tsv"
+        # one pass for both SSR tables: -loj gives the -wa -wb rows and the -v rows (null gene) in A order
         {{
             printf '%s\\n' "$header" | awk 'BEGIN {{FS = OFS = "\\t"}} {{$2 = "start1"; $3 = "end1";
                 print $0, "genomeID2", "start2", "end2", "gene", "ssr_position"}}'
-            bedtools intersect -a "$tmp/ssrs.bed" -b "$tmp/genes.bed" -wa -wb | awk -v ncol="$ncol" -f {params.position:q}
+            bedtools intersect -a "$tmp/ssrs.bed" -b "$tmp/genes.bed" -loj \
+                | awk -v ncol="$ncol" -v non_gene="$tmp/ssr_non_gene.tsv.body" -f {params.position:q}
         }} > "$tmp/ssr_genecombo.tsv"
-        {{ printf '%s\\n' "$header"; bedtools intersect -a "$tmp/ssrs.bed" -b "$tmp/genes.bed" -v; }} \
-            > "$tmp/ssr_non_gene.tsv"
-        {{ printf 'genomeID\\tstart\\tend\\tgene\\n'; bedtools intersect -a "$tmp/genes.bed" -b "$tmp/ssrs.bed" -v; }} \
+        touch "$tmp/ssr_non_gene.tsv.body"
+        cat "$tmp/ssr_non_gene.tsv.body" >> "$tmp/ssr_non_gene.tsv"
+        # the genes side needs only the SSRs' positions: bedtools keeps -b in memory
+        cut -f 1-3 "$tmp/ssrs.bed" > "$tmp/ssr_positions.bed"
+        {{ printf 'genomeID\\tstart\\tend\\tgene\\n'; bedtools intersect -a "$tmp/genes.bed" -b "$tmp/ssr_positions.bed" -v; }} \
             > "$tmp/genes_non_ssr.tsv"
         mv "$tmp/ssr_genecombo.tsv" {output.combo:q}.tmp && mv {output.combo:q}.tmp {output.combo:q}
         mv "$tmp/ssr_non_gene.tsv" {output.non_gene:q}.tmp && mv {output.non_gene:q}.tmp {output.non_gene:q}
