@@ -227,7 +227,8 @@ def measure(cmd: list[str], cwd: Path, log: Path, env: dict | None = None, cap: 
                 try:
                     total += p.memory_info().rss
                     times = p.cpu_times()
-                    cpu[p.pid] = times.user + times.system + times.children_user + times.children_system
+                    # each process's own CPU: a parent's children_* would count its reaped children twice
+                    cpu[p.pid] = times.user + times.system
                 except psutil.Error:
                     pass
             peak = max(peak, total)
