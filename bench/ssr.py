@@ -4,6 +4,7 @@
     python3 bench/ssr.py           # (a) sample + flanks, (b) sample, (c) 180 and 1000 strains, delivery
     python3 bench/ssr.py --small   # smoke run: (a), (b), 36 strains, delivery
     python3 bench/ssr.py --strains 180,1000,2000 --cap 1800 --workdir /scratch/ssr-bench
+    python3 bench/ssr.py --skip a,b,delivery --strains 1000,10000   # scale; croSSRoad only up to 2,000 genomes
 
 Cases, each run cold by both tools with every croSSRoad parameter passed explicitly (12/6/4/3/3/2, minLen
 1000, maxLen 10000000, unfair 0, min_repeat_count 1, min_genome_count 2, 2 threads):
