@@ -15,8 +15,8 @@ const number = new Intl.NumberFormat("en-US");
 const decimal = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
 
 // what the page and its tests (and bench/ui.py) can ask
-const state = (window.trackprepSsr = { status: section.dataset.status, charts: {}, tables: {}, firstPlotMs: null,
-  errors: [] });
+const state = (window.trackprepSsr = { status: section.dataset.status, seen: [section.dataset.status], charts: {},
+  tables: {}, firstPlotMs: null, errors: [] });
 
 const plain = (value) => (typeof value === "bigint" ? Number(value) : value);
 
@@ -229,6 +229,7 @@ function showFailure(view) {
 
 function onUpdate(view) {
   state.status = view.status;
+  state.seen.push(view.status);
   render(document, view);
   const summaryText = section.querySelector('[data-field="summary"]');
   summaryText.textContent = summary(view);
