@@ -30,8 +30,14 @@ async function loadTable(key) {
   }
   const table = window.Arrow.tableFromIPC(new Uint8Array(await response.arrayBuffer()));
   const names = table.schema.fields.map((field) => field.name);
-  const columns = {};
-  for (const name of names) columns[name] = Array.from(table.getChild(name), plain);
+  const columns = {}; // each column becomes a plain array when a plot or table first reads it
+  for (const name of names) {
+    Object.defineProperty(columns, name, { enumerable: true, get() {
+      const values = Array.from(table.getChild(name), plain);
+      Object.defineProperty(columns, name, { value: values, enumerable: true });
+      return values;
+    }, configurable: true });
+  }
   const truncated = response.headers.get("X-Data-Truncated") === "true";
   const total = truncated ? Number(response.headers.get("X-Data-Total-Rows")) : table.numRows;
   return { names, columns, rows: table.numRows, total, truncated };
@@ -192,6 +198,7 @@ async function showResults() {
     ...[...results.querySelectorAll("section.data-table")].map(showTable),
     listFiles(),
   ]);
+  performance.mark("trackprep:results-shown");
   state.status = "shown";
   window.addEventListener("resize", () => Object.values(state.charts).forEach((chart) => chart.resize()));
 }
