@@ -23,7 +23,7 @@ bp = Blueprint("ui_ssr", __name__)
 # The plots of a result page, in page order: (id, title, plot key, what it shows). Each draws from its plot key's
 # Arrow table; a plot whose table the analysis did not produce is left out (and says why on the page).
 PLOTS: tuple[tuple[str, str, str, str], ...] = (
-    ("motif", "Motif distribution", "motif_distribution", "SSRs per motif (the 20 most frequent), by motif size"),
+    ("motif", "Motif distribution", "motif_distribution", "SSRs per motif (the 20 most frequent)"),
     ("repeat", "Repeat distribution", "repeat_distribution", "SSRs per number of repeat units, by motif size"),
     ("gc", "GC distribution", "ssr_gc", "SSRs per motif GC content"),
     ("conservation", "Conservation across genomes", "ssr_conservation",

@@ -49,7 +49,8 @@ function repeat({ columns, rows }) {
     bySize.get(size)[index.get(columns.repeat[i])] += 1;
   }
   const option = bar(repeats.map(String), [], { xName: "repeat units", yName: "SSRs" });
-  option.legend = { top: 0 };
+  option.legend = { top: 0, type: "scroll" }; // one line, however narrow the plot
+  option.grid = { ...grid, top: 60 };
   option.series = [...bySize.keys()].sort((a, b) => a - b).map((size) => ({
     type: "bar", stack: "size", name: SIZES[size - 1] || `${size} bp`, data: bySize.get(size),
   }));
@@ -91,8 +92,17 @@ function upset({ columns, rows }) {
   if (!columns.loci || !columns.category) return null;
   const combos = countBy([...setsOf(columns, rows, "category").values()]
     .map((set) => [...set].map(String).sort().join(" ∩ ")));
-  const top = [...combos].sort((a, b) => b[1] - a[1]).slice(0, 15);
-  return bar(top.map(([c]) => c), top.map(([, n]) => n), { xName: "categories sharing the SSR", yName: "distinct SSRs", rotate: 30 });
+  const top = [...combos].sort((a, b) => b[1] - a[1]).slice(0, 12).reverse(); // the largest set on top
+  // horizontal: category names are long, and a set of them longer
+  return {
+    tooltip: tooltip(),
+    grid: { left: 8, right: 24, top: 8, bottom: 36, containLabel: true },
+    xAxis: { type: "value", name: "distinct SSRs", nameLocation: "middle", nameGap: 26,
+      axisLabel: { formatter: (v) => number.format(v), hideOverlap: true } },
+    yAxis: { type: "category", data: top.map(([c]) => c),
+      axisLabel: { width: 150, overflow: "truncate", fontSize: 11 } },
+    series: [{ type: "bar", name: "distinct SSRs", data: top.map(([, n]) => n) }],
+  };
 }
 
 function sankey({ names, columns, rows }) {
