@@ -426,6 +426,10 @@ def test_ssr_sample_through_the_form_to_plots_and_tables(ui_service, page, tmp_p
     offered = page.locator("figure.plot[data-table]").evaluate_all("els => els.map(e => e.dataset.plot)")
     assert sorted(page.evaluate("Object.keys(window.trackprepSsr.charts)")) == sorted(offered)
 
+    # a table of one page (10 rows a page) has no pager
+    assert page.locator("#table-hotspot nav.pager").is_hidden() == (len(hotspots) <= 10)
+    screenshot(page, tmp_path, "ssr-result")
+
     # the SSR table pages in the browser: page 2 holds rows 11-20 of mergedOut.tsv
     merged = csv_rows(ui_service.get(f"/api/job/{job_id}/download/main/mergedOut.tsv").text, "\t")
     table = page.locator("#table-ssrs")
@@ -447,7 +451,6 @@ def test_ssr_sample_through_the_form_to_plots_and_tables(ui_service, page, tmp_p
     assert page.locator('a[href$="/download_zip"]').count() == 1
     assert page.locator("#ssr-genome-view-link").count() == 1
     assert "{" not in page.inner_text("main")  # no JSON dumped at the person
-    screenshot(page, tmp_path, "ssr-result")
     page.set_viewport_size({"width": 375, "height": 800})
     page.wait_for_timeout(300)
     assert no_wider_than_the_screen(page)
