@@ -16,7 +16,8 @@ from flask import Blueprint, current_app, render_template, url_for
 
 from . import jobs, metrics, ssr_layout, ssr_tables
 from .db import get_db
-from .ssr_api import LABELS
+from .job_record import TERMINAL
+from .ssr_results import LABELS
 
 bp = Blueprint("ui_ssr", __name__)
 
@@ -88,10 +89,10 @@ def result(job_id: str):
     """An SSR analysis: live progress (queue position, stage n of m, current rule), then its plots, paged
     tables and downloads without a reload; a failed one shows its failing stage and log tail."""
     job = jobs.get(get_db(), job_id) if len(job_id) <= 64 else None
-    if job is None or job["kind"] != "ssr":
+    if job is None or job.kind != "ssr":
         return _not_found(f"no SSR analysis job with id {job_id!r}")
     view = jobs.public_view(get_db(), job, _settings().cache_dir)
-    ssr = job["config"]["ssr"]
+    ssr = job.config["ssr"]
     served, missing = available(ssr)
     plots = [{"id": pid, "title": title, "key": key, "text": text, "table": served.get(key),
               "missing": missing.get(key)} for pid, title, key, text in PLOTS]
@@ -100,7 +101,7 @@ def result(job_id: str):
     inputs = {"categories": bool(ssr.get("categories")), "gene_bed": bool(ssr.get("gene_bed")),
               "flanks": bool(ssr.get("flanks")), "reference_id": ssr.get("reference_id") or None}
     return render_template("ssr_result.html", job=view, plots=plots, tables=tables, inputs=inputs,
-                           params=ssr.get("perf_params", {}), terminal=jobs.TERMINAL,
+                           params=ssr.get("perf_params", {}), terminal=TERMINAL,
                            api={"status": url_for("jobs.get_job", job_id=job_id),
                                 "base": f"/api/job/{job_id}/"})
 

@@ -85,7 +85,7 @@ export function render(root, view) {
 }
 
 function showSourceState(cell, view) {
-  const kind = { completed: "built", failed: "failed", cancelled: "not_built" }[view.status];
+  const kind = { completed: "built", failed: "failed", cancelled: "not_built", expired: "not_built" }[view.status];
   cell.className = `state state-${kind}`;
   if (kind === "failed") {
     const link = document.createElement("a");

@@ -214,7 +214,7 @@ function text(tag, content, className) {
 function showFailure(view) {
   section.hidden = true;
   outcome.hidden = false;
-  outcome.querySelector("h2").textContent = view.status === "cancelled" ? "Cancelled" : "Failed";
+  outcome.querySelector("h2").textContent = { cancelled: "Cancelled", expired: "Expired" }[view.status] || "Failed";
   const holder = outcome.querySelector('[data-field="failure"]');
   const error = view.error || {};
   const parts = [];
@@ -249,7 +249,7 @@ async function follow() {
     await showResults();
     return;
   }
-  if (view.status === "failed" || view.status === "cancelled") return; // the server rendered its outcome
+  if (["failed", "cancelled", "expired"].includes(view.status)) return; // the server rendered its outcome
   view = await watchJob(jobId, onUpdate);
   state.status = view.status;
   if (view.status === "completed") await showResults();
