@@ -5,7 +5,9 @@
 import igv from "./vendor/igv/igv.esm.min.js";
 import { ensureBuilt } from "./builds.js";
 import { render, summary, watchJob } from "./jobs.js";
+import { passCutRecords } from "./igv_quirks.js";
 
+passCutRecords();
 const section = document.getElementById("viewer");
 const status = document.getElementById("viewer-status");
 const build = document.getElementById("build");
