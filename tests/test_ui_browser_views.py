@@ -9,8 +9,11 @@ from __future__ import annotations
 import pysam
 import pytest
 
+import test_ui_browser as shared
 from conftest import CROSSROAD, Service
-from test_ui_browser import browser, page, screenshot, wait_drawn  # noqa: F401 -- fixtures used by name
+from test_ui_browser import screenshot, wait_drawn
+
+browser, page = shared.browser, shared.page  # the shared fixtures (Chromium; a page failing on console errors)
 
 pytestmark = pytest.mark.browser
 SAMPLE = {"fasta_file": CROSSROAD / "1small.fa", "categories_file": CROSSROAD / "3.tsv",
