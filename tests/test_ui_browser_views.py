@@ -10,7 +10,7 @@ import pysam
 import pytest
 
 import test_ui_browser as shared
-from conftest import CROSSROAD, Service
+from conftest import CROSSROAD, TRACKS, Service
 from test_ui_browser import screenshot, wait_drawn
 
 browser, page = shared.browser, shared.page  # the shared fixtures (Chromium; a page failing on console errors)
@@ -59,6 +59,18 @@ def test_a_cram_on_its_registered_reference_shows_the_reference_sequence(views_s
     page.wait_for_function("Promise.resolve(window.trackprepView.featuresInView()).then(n => n >= 40)",
                            timeout=30_000, polling=250)
     screenshot(page, tmp_path, "genome-view-reference")
+
+
+@pytest.mark.parametrize("name", ["htslib_bed_file.bed", "pybedtools_example.narrowPeak"])
+def test_a_bed_without_a_reference_draws_on_its_own_sequence_names(views_service, page, name):
+    source_id = f"plain-{name.split('.')[-1].lower()}"
+    assert views_service.register(source_id, TRACKS / name).status_code == 201
+    page.goto(views_service.url(f"/ui/sources/{source_id}"))
+    wait_drawn(page)
+    assert page.evaluate("window.trackprepView.reference") is None
+    assert page.evaluate("window.trackprepView.browser.findTracks(t => t.type === 'sequence').length") == 0
+    page.wait_for_function("Promise.resolve(window.trackprepView.featuresInView()).then(n => n > 0)",
+                           timeout=30_000, polling=250)
 
 
 def test_an_ssr_analysis_opens_in_the_genome_view_with_its_loci(views_service, page, tmp_path):

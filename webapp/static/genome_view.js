@@ -15,6 +15,7 @@ const locusInput = document.getElementById("locus");
 const rows = Array.from(section.querySelectorAll("tr.track-source"));
 const number = new Intl.NumberFormat("en-US");
 const ANNOTATION_TYPES = ["alignment", "variant", "annotation", "wig"];
+const LEFT_MARGIN = 500; // how far in from the left edge GET /ui/sources/{id}/genome puts the first record
 
 // what the page and its tests can ask: the igv.js browser once drawn, its reference, features in view
 const view = (window.trackprepView = { state: "loading", browser: null, error: null, reference: null });
@@ -88,15 +89,26 @@ function lociText(browser) {
 }
 view.loci = () => (view.browser ? lociText(view.browser) : "");
 
+/** A first locus ("chr:start-end", its first record near the left edge) with that record in the middle. */
+function centred(locus) {
+  const match = /^(.+):([\d,]+)-([\d,]+)$/.exec(locus);
+  if (!match) return locus;
+  const [start, end] = [match[2], match[3]].map((n) => Number(n.replaceAll(",", "")));
+  const shift = Math.max(0, Math.floor((end - start) / 2) - LEFT_MARGIN);
+  const from = Math.max(1, start - shift);
+  return `${match[1]}:${from}-${from + (end - start)}`;
+}
+
 async function draw(reference, tracks) {
   say(`Drawing ${number.format(tracks.length)} track(s) on ${reference.name}…`);
   // the first hotspot is the most telling place to start; else the first record of the first track
   const first = tracks.find((t) => t.role === "hotspots") || tracks.find((t) => t.settings.locus);
+  const locus = first && first.settings.locus ? centred(first.settings.locus) : undefined;
   const browser = await igv.createBrowser(document.getElementById("igv"), {
     loadDefaultGenomes: false,
     reference,
     showSequence: true,
-    locus: (first && first.settings.locus) || undefined,
+    locus,
     tracks: tracks.map((t) => ({ ...t.settings.track, name: t.label, displayMode: "EXPANDED" })),
   });
   view.browser = browser;
