@@ -33,7 +33,10 @@ def first_genome() -> pysam.FastxRecord:
         return next(records)
 
 
-def test_a_cram_on_its_registered_reference_shows_the_reference_sequence(views_service, page, tmp_path):
+@pytest.fixture(scope="module")
+def genome_one(views_service) -> pysam.FastxRecord:
+    """The sample's first genome registered as the reference FASTA ``genome-1``, and 40 reads on it as the CRAM
+    ``reads-on-genome-1`` that names it."""
     svc = views_service
     folder = svc.base / "sources"
     folder.mkdir(exist_ok=True)
@@ -48,7 +51,12 @@ def test_a_cram_on_its_registered_reference_shows_the_reference_sequence(views_s
     pysam.view("-C", "-T", str(ref), "-o", str(cram), str(sam), catch_stdout=False)
     assert svc.register("genome-1", ref, format="fasta").status_code == 201
     assert svc.register("reads-on-genome-1", cram, format="cram", reference="genome-1").status_code == 201
+    return genome
 
+
+def test_a_cram_on_its_registered_reference_shows_the_reference_sequence(views_service, genome_one, page,
+                                                                         tmp_path):
+    svc, genome = views_service, genome_one
     page.goto(svc.url("/ui/sources/reads-on-genome-1"))
     wait_drawn(page)
     assert page.evaluate("window.trackprepView.reference") == "genome-1"
@@ -59,6 +67,22 @@ def test_a_cram_on_its_registered_reference_shows_the_reference_sequence(views_s
     page.wait_for_function("Promise.resolve(window.trackprepView.featuresInView()).then(n => n >= 40)",
                            timeout=30_000, polling=250)
     screenshot(page, tmp_path, "genome-view-reference")
+
+
+def test_a_view_of_several_tracks_leaves_out_one_that_cannot_be_built(views_service, genome_one, page):
+    """Cold sources are built from the view; a track whose build fails is left out and its row says so."""
+    svc = views_service
+    assert svc.register("broken-genes", TRACKS / "pybedtools_dm3-chr2L-5M-invalid.gff.gz").status_code == 201
+    page.goto(svc.url("/ui/views/genome?reference=genome-1&tracks=reads-on-genome-1,broken-genes"))
+    wait_drawn(page, timeout_s=300)
+    assert page.evaluate("window.trackprepView.reference") == "genome-1"
+    rows = page.locator("tr.track-source [data-field='summary']").all_inner_texts()
+    assert rows == ["built", "built", "failed"]
+    assert "broken-genes" in page.inner_text("#viewer-status")
+    page.fill("#locus", f"{genome_one.name}:1,001-1,400")
+    page.press("#locus", "Enter")
+    page.wait_for_function("window.trackprepView.featureCounts().then(c => c['reads-on-genome-1'] >= 40)",
+                           timeout=30_000, polling=250)
 
 
 @pytest.mark.parametrize("name", ["htslib_bed_file.bed", "pybedtools_example.narrowPeak"])

@@ -73,6 +73,14 @@ async function featureCounts() {
   const counts = {};
   if (!view.browser) return counts;
   for (const track of view.browser.findTracks((t) => ANNOTATION_TYPES.includes(t.type))) {
+    if (track.type === "alignment") {
+      let count = 0;
+      for (const container of track.getCachedAlignmentContainers()) {
+        if (container) for (const _ of container.allAlignments()) count += 1;
+      }
+      counts[track.name] = count;
+      continue;
+    }
     const features = track.getInViewFeatures ? await track.getInViewFeatures() : [];
     counts[track.name] = features.length;
   }
@@ -139,15 +147,23 @@ locusForm.addEventListener("submit", async (event) => {
 async function main() {
   try {
     say("Preparing the reference and the tracks; a cold one is built first (progress in its row).");
-    await Promise.all(rows.map(built));
+    // the reference must be built; a track that cannot be is left out (its row says why), the others drawn
+    const outcomes = await Promise.allSettled(rows.map(built));
+    const failed = outcomes.flatMap((o, i) => (o.status === "rejected" ? [[rows[i], o.reason]] : []));
+    const fatal = failed.find(([row]) => row.dataset.role === "reference");
+    if (fatal || failed.length === rows.length - 1) throw (fatal || failed[0])[1];
     const reference = await json(section.dataset.referenceUrl);
     const tracks = [];
-    for (const row of rows.filter((r) => r.dataset.role === "track")) {
+    for (const row of rows.filter((r) => r.dataset.role === "track" && !failed.some(([f]) => f === r))) {
       const settings = await json(row.dataset.genomeUrl);
       const role = row.dataset.sourceId.split("-").pop();
       tracks.push({ label: row.dataset.label, role, settings });
     }
     await draw(reference, tracks);
+    if (failed.length) {
+      view.skipped = failed.map(([row, error]) => String(error.message || error));
+      say(`${status.textContent} Left out: ${view.skipped.join("; ")}`);
+    }
   } catch (error) {
     view.state = "failed";
     view.error = String(error.message || error);
