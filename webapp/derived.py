@@ -18,6 +18,7 @@ from typing import Any
 import sqlite_utils
 
 from . import jobs, layout
+from .job_record import Job
 
 # the parts of an analysis the genome view shows, in track order (the genomes are the reference)
 PARTS = ("genomes", "ssrs", "hotspots", "genes")
@@ -48,16 +49,16 @@ def readable_by_id(db: sqlite_utils.Database, source: dict[str, Any]) -> bool:
     if parsed is None or source["access"] != "restricted" or not layout.is_local(source["access_url"]):
         return False
     job = jobs.get(db, parsed[0])
-    if job is None or job["kind"] != "ssr":
+    if job is None or job.kind != "ssr":
         return False
-    folder = os.path.realpath(job["workflow_key"])
+    folder = os.path.realpath(job.workflow_key)
     path = os.path.realpath(layout.local_path(source["access_url"]))
     return os.path.commonpath([path, folder]) == folder
 
 
-def job_readable_by_id(db: sqlite_utils.Database, job: dict[str, Any]) -> bool:
+def job_readable_by_id(db: sqlite_utils.Database, job: Job) -> bool:
     """True when a private job builds a derived source that its id opens (its page and long poll follow)."""
-    if not job.get("source_id") or parse(job["source_id"]) is None:
+    if not job.source_id or parse(job.source_id) is None:
         return False
-    source = next(iter(db.query("SELECT * FROM sources WHERE id = ?", (job["source_id"],))), None)
+    source = next(iter(db.query("SELECT * FROM sources WHERE id = ?", (job.source_id,))), None)
     return source is not None and readable_by_id(db, source)

@@ -10,12 +10,11 @@ from __future__ import annotations
 import csv
 import logging
 import os
-from typing import Any
-
 import sqlite_utils
 
 from . import derived, sources, ssr_layout, ssr_tables
 from .errors import Invalid
+from .job_record import Job
 
 log = logging.getLogger(__name__)
 VIEW_DIR = "genome_view"
@@ -64,14 +63,14 @@ def track_files(analysis: str) -> dict[str, str]:
     return files
 
 
-def register(db: sqlite_utils.Database, job: dict[str, Any]) -> list[str]:
+def register(db: sqlite_utils.Database, job: Job) -> list[str]:
     """Register a completed SSR job's derived sources (idempotent): their ids, the genomes (the reference)
     first, then the tracks in :data:`webapp.derived.PARTS` order."""
-    analysis = job["workflow_key"]
+    analysis = job.workflow_key
     formats = {"genomes": "fasta", "ssrs": "bed", "hotspots": "bed", "genes": "bed"}
     ids = []
     for part, path in track_files(analysis).items():
-        source_id = derived.source_id(job["id"], part)
+        source_id = derived.source_id(job.id, part)
         existing = sources.get(db, source_id)
         if existing is None:
             sources.check_contents(path, formats[part])
@@ -79,7 +78,7 @@ def register(db: sqlite_utils.Database, job: dict[str, Any]) -> list[str]:
                       "format": formats[part], "index_url": "", "access": "restricted", "reference": ""}
             existing, created = sources.register(db, record)
             if created:
-                log.info("registered %s (%s) for the genome view of SSR job %s", source_id, part, job["id"])
+                log.info("registered %s (%s) for the genome view of SSR job %s", source_id, part, job.id)
         elif existing["access_url"] != path:
             raise Invalid(f"source {source_id!r} is registered with another file; remove it first")
         ids.append(source_id)

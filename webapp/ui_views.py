@@ -18,6 +18,7 @@ from . import derived, jobs, layout, ssr_tracks
 from .db import get_db
 from .errors import Conflict, Invalid, NotFound, NotReady
 from .files_api import visible_source
+from .job_record import JobStatus
 from .ui import view_kind
 from .ui_reference import igv_reference
 
@@ -89,10 +90,10 @@ def ssr_genome_view(job_id: str):
     """Register a completed SSR job's genomes, SSRs, hotspot SSRs and genes as derived sources (once; later
     calls find them) and redirect to the genome view showing them all."""
     job = jobs.get(get_db(), job_id) if len(job_id) <= 64 else None
-    if job is None or job["kind"] != "ssr":
+    if job is None or job.kind != "ssr":
         return _page_error(f"no SSR analysis job with id {job_id!r}", 404)
-    if job["status"] != jobs.JobStatus.COMPLETED.value:
-        return _page_error(f"analysis {job_id} is {job['status']}, not completed: its genome view opens once "
+    if job.status is not JobStatus.COMPLETED:
+        return _page_error(f"analysis {job_id} is {job.status.value}, not completed: its genome view opens once "
                            "it has completed", 409)
     try:
         ids = ssr_tracks.register(get_db(), job)
