@@ -5,6 +5,7 @@ import * as echarts from "./vendor/echarts/echarts.esm.min.js";
 import { render, summary, watchJob } from "./jobs.js";
 import { enableCancel } from "./cancel.js";
 import { PLOTTERS } from "./ssr_plots.js";
+import { showGenomeViewLink } from "./ssr_genome_link.js";
 
 const section = document.getElementById("ssr-job");
 const outcome = document.getElementById("ssr-outcome");
@@ -246,14 +247,17 @@ async function follow() {
   enableCancel(document);
   let view = { status: section.dataset.status };
   if (view.status === "completed") {
+    showGenomeViewLink(jobId);
     await showResults();
     return;
   }
   if (["failed", "cancelled", "expired"].includes(view.status)) return; // the server rendered its outcome
   view = await watchJob(jobId, onUpdate);
   state.status = view.status;
-  if (view.status === "completed") await showResults();
-  else showFailure(view);
+  if (view.status === "completed") {
+    showGenomeViewLink(jobId);
+    await showResults();
+  } else showFailure(view);
 }
 
 follow();
