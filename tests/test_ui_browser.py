@@ -449,7 +449,9 @@ def test_ssr_sample_through_the_form_to_plots_and_tables(ui_service, page, tmp_p
     hrefs = page.locator("#result-files a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
     assert hrefs == [f["url"] for f in files]
     assert page.locator('a[href$="/download_zip"]').count() == 1
-    assert page.locator("#ssr-genome-view-link").count() == 1
+    # the completed analysis links to its genomes in the genome view (tests/test_ui_browser_views.py follows it)
+    link = page.locator("#ssr-genome-view-link a")
+    assert link.count() == 1 and link.get_attribute("href") == f"/ui/ssr/{job_id}/genome-view"
     assert "{" not in page.inner_text("main")  # no JSON dumped at the person
     page.set_viewport_size({"width": 375, "height": 800})
     page.wait_for_timeout(300)
