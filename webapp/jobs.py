@@ -19,11 +19,13 @@ from typing import Any
 
 import sqlite_utils
 
+from . import wake
 from .db import transaction
 from .errors import QueueFull
 from .layout import ARTIFACT_RECORD, CONVERSION_REPORT, built_index
 
-# Set whenever a job is queued, so an in-process dispatcher starts it without waiting for its next poll.
+# Set whenever a job is queued, so an in-process dispatcher starts it without waiting for its next poll;
+# dispatchers in other processes get a datagram (webapp.wake).
 wakeup = threading.Event()
 
 
@@ -148,6 +150,7 @@ def submit(db: sqlite_utils.Database, kind: str, workflow_key: str, targets: lis
         except sqlite3.IntegrityError:
             continue  # another connection won the partial unique index; attach to its job
         wakeup.set()
+        wake.notify(db)
         return job, True
     existing = active_for_key(db, workflow_key)
     if existing is None:
@@ -209,6 +212,7 @@ def request_cancel(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | N
                        " cancel_requested = 1, finished_at = ? WHERE id = ?", (now(), job_id))
         elif job["status"] == JobStatus.RUNNING.value:
             db.execute("UPDATE jobs SET cancel_requested = 1, message = 'cancelling' WHERE id = ?", (job_id,))
+    wake.notify(db)  # its dispatcher starts the stop now, not at its next pass
     return get(db, job_id)
 
 
@@ -254,6 +258,7 @@ def requeue(db: sqlite_utils.Database, job_id: str, message: str) -> None:
         db.execute("UPDATE jobs SET status = 'queued', owner = NULL, pid = NULL, pid_start = NULL,"
                    " message = ? WHERE id = ? AND status = 'running'", (message, job_id))
     wakeup.set()
+    wake.notify(db)
 
 
 def running(db: sqlite_utils.Database) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ SETTINGS: dict[str, str] = {
     "TRACKPREP_HEARTBEAT_TIMEOUT": "30",
     "TRACKPREP_MAX_QUEUED_JOBS": "1000",
     "TRACKPREP_UPLOAD_QUOTA_BYTES": "20 GiB",
+    "TRACKPREP_WARM_LAUNCHER": "1 (on)",
 }
 
 
@@ -65,6 +66,15 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+        raise SettingsError(f"{name}={raw!r} must be 1 or 0")
+    return raw in ("1", "true", "yes", "on")
+
+
 def _list(env: dict[str, str], name: str, sep: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(sep) if item.strip())
 
@@ -91,6 +101,7 @@ class Settings:
     heartbeat_timeout: float = 30.0
     max_queued_jobs: int = 1000
     upload_quota_bytes: int = 20 << 30
+    warm_launcher: bool = True
 
     @property
     def db_path(self) -> str:
@@ -142,4 +153,5 @@ def load(env: dict[str, str] | None = None) -> Settings:
         heartbeat_timeout=_float(env, "TRACKPREP_HEARTBEAT_TIMEOUT", 30.0),
         max_queued_jobs=_int(env, "TRACKPREP_MAX_QUEUED_JOBS", 1000),
         upload_quota_bytes=_int(env, "TRACKPREP_UPLOAD_QUOTA_BYTES", 20 << 30),
+        warm_launcher=_flag(env, "TRACKPREP_WARM_LAUNCHER", True),
     )
