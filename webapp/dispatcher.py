@@ -189,8 +189,7 @@ class Dispatcher:
             jobs.wakeup.clear()
             return
         fds: list = [run.pidfd for run in self.runs.values() if run.pidfd is not None]
-        fds += {run.proc.launcher.fileno() for run in self.runs.values()
-                if isinstance(run.proc, launcher.ForkedRun) and run.proc.launcher.alive()}
+        fds += {current.fileno() for current in self.warm.launchers(run.proc for run in self.runs.values())}
         if self.waker is not None:
             fds.append(self.waker.fileno())
         deadline = time.monotonic() + timeout
@@ -256,6 +255,7 @@ class Dispatcher:
         """Advance every run, then start queued jobs while there is room."""
         if time.monotonic() - self._last_beat > min(5.0, self.settings.heartbeat_timeout / 3):
             self._beat()
+        self.warm.pump()
         for run in list(self.runs.values()):
             self._watch(run)
         if time.monotonic() - self._last_recovery > RECOVERY_EVERY:

@@ -322,6 +322,18 @@ class WarmRoute:
         self.failures = 0
         return ForkedRun(current, pid, _start_time(pid), cwd)
 
+    def pump(self) -> None:
+        """Read the current launcher's reports (its readiness is logged when it comes)."""
+        if self.launcher is not None:
+            self.launcher.pump()
+
+    def launchers(self, runs) -> set[Launcher]:
+        """The live launchers whose reports the dispatcher waits on: the current one and those of ``runs``."""
+        found = {run.launcher for run in runs if isinstance(run, ForkedRun)}
+        if self.launcher is not None:
+            found.add(self.launcher)
+        return {current for current in found if current.alive()}
+
     def close(self) -> None:
         """Let the current launcher end once its children have; the next :meth:`prepare` starts a new one."""
         if self.launcher is not None:
