@@ -129,7 +129,10 @@ def _child(request: dict, keep: tuple[int, ...]) -> None:
 
 
 def _send(message: dict) -> None:
-    os.write(1, (json.dumps(message) + "\n").encode())
+    try:
+        os.write(1, (json.dumps(message) + "\n").encode())
+    except OSError:  # the dispatcher is gone: its successor's recovery stops the runs; keep reaping them
+        pass
 
 
 def serve() -> None:
