@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 import ssr  # noqa: E402
 from serve_miss import TreePeak, vm_hwm_mb  # noqa: E402
 
-from webapp import dispatcher, launcher  # noqa: E402
+from webapp import dispatcher, launcher, procs  # noqa: E402
 
 LOG = logging.getLogger("bench.ssr_warm")
 
@@ -53,7 +53,7 @@ def warm_run(current: launcher.Launcher, inputs: dict, work: Path) -> dict:
     tree = TreePeak(current.proc.pid)
     start = time.monotonic()
     pid = current.launch(work.name, argv, str(work), env, str(work / "run.log"))
-    run = launcher.ForkedRun(current, pid, None, str(work))
+    run = launcher.ForkedRun(current, pid, procs.start_time(pid), str(work))
     while run.poll() is None:
         time.sleep(0.01)
     wall = time.monotonic() - start
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(args.repeat):
         measured, out = ssr.run_trackprep(sample, False, ssr.fresh(base / f"plain-{i}"))
         plain.append(measured)
-    current = launcher.Launcher(dispatcher.run_environment(), "bench")
+    current = launcher.Launcher(dispatcher.run_environment(), "bench", str(ssr.PROJECT))
     while not current.ready():
         time.sleep(0.1)
     warm = [warm_run(current, sample, ssr.fresh(base / f"warm-{i}")) for i in range(args.repeat)]

@@ -72,8 +72,10 @@ def workflow_stamp(workflow_dir: str) -> str:
 
 
 # ---- the launcher process ------------------------------------------------------------------------------------
-def _warm_up() -> None:
-    """Import what every run imports, before the first fork."""
+def _warm_up(workflow_dir: str | None) -> None:
+    """Import what every run imports, before the first fork. Parsing the workflow once (no DAG of jobs, no
+    execution: no thread starts) imports what Snakemake loads lazily (source cache, smart_open, the validators,
+    the Snakefile's own imports): without it a forked run still spent most of its start-up importing."""
     import snakemake.api  # noqa: F401
     import snakemake.cli  # noqa: F401
     import snakemake.dag  # noqa: F401
@@ -83,6 +85,34 @@ def _warm_up() -> None:
     LoggerPluginRegistry().collect_plugins()
     from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
     ExecutorPluginRegistry().collect_plugins()
+    if workflow_dir:
+        _parse_workflow(os.path.join(workflow_dir, "Snakefile"))
+
+
+def _parse_workflow(snakefile: str) -> None:
+    """Parse the workflow with an empty cache in a scratch folder, and forget it."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from snakemake.api import SnakemakeApi
+    from snakemake.cli import get_argument_parser
+    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+    scratch = tempfile.mkdtemp(prefix="trackprep-launcher-")
+    here = os.getcwd()
+    try:
+        os.chdir(scratch)
+        get_argument_parser()
+        with SnakemakeApi(OutputSettings()) as api:
+            api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=Path(snakefile),
+                         config_settings=ConfigSettings(config={"cache_dir": os.path.join(scratch, "cache")}),
+                         workdir=Path(scratch)).dag()
+    except Exception as err:  # noqa: BLE001 - a workflow that does not parse fails its runs, not the launcher
+        print(f"warm launcher: parsing {snakefile} failed: {err}", file=sys.stderr)
+    finally:
+        os.chdir(here)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _child(request: dict, keep: tuple[int, ...]) -> None:
@@ -135,9 +165,9 @@ def _send(message: dict) -> None:
         pass
 
 
-def serve() -> None:
+def serve(workflow_dir: str | None = None) -> None:
     """The launcher's main loop: fork a child per request, report each child's pid and exit status."""
-    _warm_up()
+    _warm_up(workflow_dir)
     wake_r, wake_w = os.pipe()
     for fd in (wake_r, wake_w):
         os.set_blocking(fd, False)
@@ -192,14 +222,16 @@ class Launcher:
     """One launcher process, as the dispatcher sees it. Starting one does not wait for its warm-up: until it
     reports ready, :meth:`launch` refuses and the job takes the subprocess route."""
 
-    def __init__(self, env: dict[str, str], stamp: str):
-        """Start the launcher with ``env`` (the runs' common environment)."""
+    def __init__(self, env: dict[str, str], stamp: str, workflow_dir: str | None = None):
+        """Start the launcher with ``env`` (the runs' common environment); it parses ``workflow_dir``'s
+        Snakefile once while warming up."""
         self.stamp = stamp
         self.statuses: dict[int, int] = {}
         self.peak_kb: dict[int, int] = {}
         self.ready_pid: int | None = None
         self._buffer = b""
-        self.proc = subprocess.Popen([sys.executable, "-m", "webapp.launcher"], stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-m", "webapp.launcher", *filter(None, [workflow_dir])],
+                                     stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, env=env, cwd="/", start_new_session=True)
         os.set_blocking(self.proc.stdout.fileno(), False)
 
@@ -302,7 +334,7 @@ class WarmRoute:
         if self.launcher is None:
             common = {k: v for k, v in env.items() if k not in ("TMPDIR", "TRACKPREP_EVENTS_FILE")}
             try:
-                self.launcher = Launcher(common, stamp)
+                self.launcher = Launcher(common, stamp, self.workflow_dir)
             except OSError as err:
                 log.warning("warm launcher could not start: %s", err)
                 self.failures += 1
@@ -362,8 +394,16 @@ class ForkedRun:
         if self.pid in self.launcher.statuses:
             self.returncode = self.launcher.statuses.pop(self.pid)
             return self.returncode
-        if self.launcher.alive() or _alive(self.pid, self.started):
+        if _alive(self.pid, self.started):
             return None
+        if self.launcher.alive():  # ended: its launcher reports the status in a moment (no spinning meanwhile)
+            select.select([self.launcher.fileno()], [], [], 1.0)
+            self.launcher.pump()
+            if self.pid in self.launcher.statuses:
+                self.returncode = self.launcher.statuses.pop(self.pid)
+                return self.returncode
+            if self.launcher.alive():
+                return None
         self.launcher.pump()  # the launcher may have reported it just before it ended
         if self.pid in self.launcher.statuses:
             self.returncode = self.launcher.statuses.pop(self.pid)
@@ -377,4 +417,4 @@ class ForkedRun:
 
 
 if __name__ == "__main__":
-    serve()
+    serve(sys.argv[1] if len(sys.argv) > 1 else None)
