@@ -2,7 +2,8 @@
 
 Starting ``python -m snakemake`` costs about a second of imports before any work, and the interpreter then waits
 at exit for the job-rate limiter's last non-daemon ``threading.Timer`` (about a second more). The launcher pays
-the imports once; each child runs ``snakemake.cli.main(argv)`` with exactly the arguments of the command line the
+the imports once (and parses the workflow once, which imports what Snakemake otherwise loads lazily in every
+run); each child runs ``snakemake.cli.main(argv)`` with exactly the arguments of the command line the
 dispatcher would otherwise start (:func:`webapp.dispatcher.snakemake_command`) and leaves with
 ``os._exit(status)`` as soon as the run returns.
 
@@ -25,11 +26,18 @@ import hashlib
 import json
 import logging
 import os
+import resource
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import traceback
+from pathlib import Path
+
+from . import procs  # stdlib only, as everything the launcher process imports of this package
 
 log = logging.getLogger(__name__)
 STATUS_FILE = "run.status"
@@ -39,14 +47,6 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 STATUS_UNKNOWN = -int(signal.SIGKILL)  # a child that vanished with its launcher and wrote no status
 
 
-def _start_time(pid: int) -> str | None:
-    from .procs import start_time  # not at module level: the launcher process imports nothing of the service
-    return start_time(pid)
-
-
-def _alive(pid: int, started: str | None) -> bool:
-    from .procs import alive
-    return alive(pid, started)
 
 
 def workflow_stamp(workflow_dir: str) -> str:
@@ -91,10 +91,6 @@ def _warm_up(workflow_dir: str | None) -> None:
 
 def _parse_workflow(snakefile: str) -> None:
     """Parse the workflow with an empty cache in a scratch folder, and forget it."""
-    import shutil
-    import tempfile
-    from pathlib import Path
-
     from snakemake.api import SnakemakeApi
     from snakemake.cli import get_argument_parser
     from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
@@ -134,7 +130,6 @@ def _child(request: dict, keep: tuple[int, ...]) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        import tempfile
         tempfile.tempdir = None  # TMPDIR is the job's folder now
         sys.argv = ["snakemake", *request["argv"]]
         import snakemake.cli
@@ -146,7 +141,6 @@ def _child(request: dict, keep: tuple[int, ...]) -> None:
         except KeyboardInterrupt:
             status = 130
     except BaseException:  # noqa: BLE001 - whatever happens, the child must end here with a status
-        import traceback
         traceback.print_exc()
     finally:
         try:
@@ -177,7 +171,6 @@ def serve(workflow_dir: str | None = None) -> None:
     children: set[int] = set()
     buffer = b""
     reading = True
-    import resource
     _send({"ready": os.getpid(), "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
     while reading or children:
         ready, _, _ = select.select([0, wake_r] if reading else [wake_r], [], [], 1.0)
@@ -355,7 +348,7 @@ class WarmRoute:
                 self.close()
             return None
         self.failures = 0
-        return ForkedRun(current, pid, _start_time(pid), cwd)
+        return ForkedRun(current, pid, procs.start_time(pid), cwd)
 
     def pump(self) -> None:
         """Read the current launcher's reports (its readiness is logged when it comes)."""
@@ -394,7 +387,7 @@ class ForkedRun:
         if self.pid in self.launcher.statuses:
             self.returncode = self.launcher.statuses.pop(self.pid)
             return self.returncode
-        if _alive(self.pid, self.started):
+        if procs.alive(self.pid, self.started):
             return None
         if self.launcher.alive():  # ended: its launcher reports the status in a moment (no spinning meanwhile)
             select.select([self.launcher.fileno()], [], [], 1.0)
