@@ -17,6 +17,7 @@ import time
 from datetime import datetime
 
 from . import layout, sources
+from .job_record import Job
 from .settings import Settings
 
 SMALL_BYTES = 8 << 20  # up to this size a build takes about a second here: poll every second
@@ -81,7 +82,7 @@ def _benchmark_seconds(path: str) -> float:
         return 0.0
 
 
-def seconds(settings: Settings, source: dict, job: dict | None = None) -> str:
+def seconds(settings: Settings, source: dict, job: Job | None = None) -> str:
     """The ``Retry-After`` value (whole seconds, as text) for a miss on ``source`` built by ``job``."""
     size = source_size(settings, source)
     if size is None or size <= SMALL_BYTES:
@@ -89,7 +90,7 @@ def seconds(settings: Settings, source: dict, job: dict | None = None) -> str:
     root = layout.namespace_root(settings.cache_dir, source["access"])
     rate = seconds_per_byte(root, source["format"]) or 1 / DEFAULT_BYTES_PER_SECOND
     expected = FIXED_SECONDS + size * rate
-    if job is not None and job.get("started_at"):
-        started = datetime.fromisoformat(job["started_at"].replace("Z", "+00:00")).timestamp()
+    if job is not None and job.started_at:
+        started = datetime.fromisoformat(job.started_at.replace("Z", "+00:00")).timestamp()
         expected -= max(0.0, time.time() - started)
     return str(min(MAXIMUM, max(1, math.ceil(expected))))
