@@ -9,8 +9,10 @@
     that setup behind ``config/nginx/trackprep.conf`` (nginx caching public artifacts) and through nginx
     (Debian) serving the same file from disk. Load comes from ``wrk`` (C, keep-alive) with a Lua script that
     draws a fresh random offset per request; requests/s and the ratio to nginx are printed.
-(b) **Cache-miss latency**: from the first ``GET /data/{id}`` (202) to the artifact's last byte, polling the
-    job, against running the same tools directly (md5sum, samtools sort + index), for a small and a large BAM.
+(b) **Cache-miss latency** (bench/serve_miss.py): from the first ``GET /data/{id}`` (202) until the artifact
+    is servable and until its job reports completed, with the warm launcher and without, against the same
+    tools typed by hand, for the small BAM, a 2M-read BAM and a 1M-record VCF; peak memory of the launcher and
+    of each run.
 (c) **Thundering herd**: 200 concurrent ``GET /data/{id}`` for one uncached source: how many jobs were created
     (must be 1) and the time until every client has the artifact.
 
@@ -26,7 +28,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import shutil
 import signal
 import socket
@@ -41,6 +42,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 LOG = logging.getLogger("bench.serve")
 PROJECT = Path(__file__).resolve().parent.parent
@@ -285,57 +287,14 @@ def part_a(workdir: Path, seconds: int) -> dict:
             "ratio_vs_nginx": {m: results[m] / results["nginx"] for m in results if m != "nginx"}}
 
 
-def direct_tools(bam: Path, workdir: Path) -> float:
-    """Wall time of the same work done by hand: md5sum, samtools sort, samtools index."""
-    out = workdir / "direct"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
-    start = time.monotonic()
-    subprocess.run(["md5sum", str(bam)], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["samtools", "sort", "-@", "2", "-m", "384M", "--no-PG", "-T", str(out / "t"), "-o",
-                    str(out / "data.bam"), str(bam)], check=True)
-    subprocess.run(["samtools", "index", "-@", "2", str(out / "data.bam")], check=True)
-    return time.monotonic() - start
-
-
-def large_bam(workdir: Path, reads: int) -> Path:
-    """A name-sorted BAM of ``reads`` reads (made once with samtools from the shared BAM's header)."""
-    path = workdir / f"large-{reads}.bam"
-    if path.exists():
-        return path
-    LOG.info("generating a %d-read name-sorted BAM", reads)
-    sam = workdir / "large.sam"
-    header = subprocess.run(["samtools", "view", "-H", str(TRACKS / "pybedtools_x.bam")], capture_output=True,
-                            text=True, check=True).stdout
-    rng = random.Random(20261122)
-    with open(sam, "w") as handle:
-        handle.write(header)
-        seq = "".join(rng.choice("ACGT") for _ in range(100))
-        for i in range(reads):
-            handle.write(f"r{i:09d}\t0\tchr2L\t{rng.randint(1, 20_000_000)}\t60\t100M\t*\t0\t0\t{seq}\t*\n")
-    subprocess.run(["samtools", "sort", "-n", "-@", "2", "--no-PG", "-o", str(path), str(sam)], check=True)
-    sam.unlink()
-    return path
-
-
 def part_b(workdir: Path, quick: bool) -> list[dict]:
-    """Cache-miss latency through the service vs the tools by hand, small and large input."""
-    inputs = [("small", TRACKS / "pybedtools_x.namesorted.bam")]
-    if not quick:
-        inputs.append(("large", large_bam(workdir, 2_000_000)))
-    rows = []
-    with Service(workdir, "embedded") as service:
-        for label, bam in inputs:
-            source_id = f"miss-{label}"
-            service.register(source_id, bam)
-            start = time.monotonic()
-            service.fetch_artifact(source_id, poll=0.1)
-            served = time.monotonic() - start
-            direct = direct_tools(bam, workdir)
-            rows.append({"input": label, "bytes": bam.stat().st_size, "service_s": served, "direct_s": direct,
-                         "overhead_s": served - direct, "ratio": served / direct})
-            LOG.info("miss %s: service %.2f s, direct %.2f s", label, served, direct)
-    return rows
+    """Cache-miss latency: bench/serve_miss.py."""
+    import engine
+    import serve_miss
+
+    return serve_miss.part_b(workdir, quick, Service, lambda: engine.ensure_inputs(PROJECT / "bench" / "work",
+                                                                                  "large"),
+                             TRACKS / "pybedtools_x.namesorted.bam")
 
 
 def part_c(workdir: Path, clients: int) -> dict:
@@ -388,12 +347,9 @@ def main(argv: list[str] | None = None) -> int:
             ratio = "" if mode == "nginx" else f"   {r['ratio_vs_nginx'][mode]:.2f}x nginx"
             print(f"    {mode:<17} {r['requests_per_s'][mode]:>9.0f} req/s{ratio}")
     if "miss_latency" in report:
-        print("\n(b) cache miss: first request -> artifact served, "
-              "vs md5sum + samtools sort + index by hand")
-        for row in report["miss_latency"]:
-            print(f"    {row['input']:<6} {row['bytes']:>12,} B   service {row['service_s']:6.2f} s   direct "
-                  f"{row['direct_s']:6.2f} s   overhead {row['overhead_s']:5.2f} s   "
-                  f"ratio {row['ratio']:.2f}")
+        import serve_miss
+
+        serve_miss.print_rows(report["miss_latency"])
     if "herd" in report:
         h = report["herd"]
         print(f"\n(c) {h['clients']} concurrent GETs for one uncached source (two ids, one md5): "

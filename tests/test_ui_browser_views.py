@@ -14,6 +14,7 @@ from conftest import CROSSROAD, TRACKS, Service
 from test_ui_browser import screenshot, wait_drawn
 
 browser, page = shared.browser, shared.page  # the shared fixtures (Chromium; a page failing on console errors)
+expected_http_errors = shared.expected_http_errors  # the page fixture asks for it (none expected here)
 
 pytestmark = pytest.mark.browser
 SAMPLE = {"fasta_file": CROSSROAD / "1small.fa", "categories_file": CROSSROAD / "3.tsv",

@@ -10,11 +10,17 @@ runs::
 
 in ``$DATA_DIR/jobs/<id>/`` (its own process group, TMPDIR there too). Cancel, time limit and shutdown stop a
 run the same way: SIGINT to Snakemake, then SIGTERM and SIGKILL to its group after the grace period.
+
+With ``TRACKPREP_WARM_LAUNCHER`` (the default, local runs) the same arguments run in a child forked from
+:mod:`webapp.launcher` instead of a fresh interpreter; everything above holds for it too. The loop sleeps in
+``select`` on its wake-up socket (:mod:`webapp.wake`: a submission, from any process), the launcher's reports and
+a pidfd per run (a run's exit), at most ``TRACKPREP_POLL_INTERVAL``.
 """
 from __future__ import annotations
 
 import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -25,7 +31,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from . import cache_gc, cluster, events, heartbeat, jobs, metrics, procs
+from . import cache_gc, cluster, events, heartbeat, jobs, launcher, metrics, procs, wake
 from .db import open_store
 from .job_record import ACTIVE, Job, JobStatus
 from .settings import Settings
@@ -49,13 +55,14 @@ class Run:
     """One Snakemake subprocess this dispatcher watches."""
 
     job: Job
-    proc: subprocess.Popen
+    proc: subprocess.Popen | launcher.ForkedRun
     progress: events.RunProgress
     deadline: float
     stop_reason: str | None = None  # "cancelled", "timeout" or "shutdown" once a stop has begun
     stop_step: int = 0
     stop_at: float = field(default=0.0)
     started: float = field(default_factory=time.monotonic)
+    pidfd: int | None = None  # readable once the run's process has ended (wakes the loop)
 
 
 def snakemake_command(settings: Settings, job: Job) -> list[str]:
@@ -69,6 +76,15 @@ def snakemake_command(settings: Settings, job: Job) -> list[str]:
             profile = os.path.join(settings.workflow_dir, profile)
         cmd += ["--profile", profile]
     return cmd
+
+
+def run_environment() -> dict[str, str]:
+    """The environment every run shares (a job adds its TMPDIR and events file): the rules' ``python3`` is this
+    service's interpreter (its environment has pysam and this package), not whichever python3 comes first on
+    the PATH of whoever started the service; the logger plugin and this package are importable."""
+    return dict(os.environ,
+                PATH=os.pathsep.join(filter(None, [os.path.dirname(sys.executable), os.environ.get("PATH")])),
+                PYTHONPATH=os.pathsep.join(filter(None, [PLUGIN_PATH, PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
 
 
 def sweep_temp_files(directories: list[str]) -> None:
@@ -142,6 +158,12 @@ class Dispatcher:
         self._last_recovery = 0.0
         self._last_beat = 0.0
         self.collector = cache_gc.Collector(settings)  # evicts and expires in its own thread
+        self.warm = launcher.WarmRoute(settings.workflow_dir,
+                                       settings.warm_launcher and not settings.snakemake_profile)
+        try:
+            self.waker: wake.Waker | None = wake.Waker(self.owner)
+        except OSError:  # another dispatcher object of this very process already listens: poll instead
+            self.waker = None
 
     # ---- life cycle ----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -155,18 +177,44 @@ class Dispatcher:
         """Claim, watch and finish jobs until :meth:`shutdown`."""
         log.info("dispatcher %s: up to %d jobs at once", self.owner, self.settings.max_concurrent_jobs)
         self.collector.start()
+        self.warm.prepare(run_environment())  # warms up while the first jobs, if any, run as subprocesses
         while not self._stopping.is_set():
             try:
                 self.tick()
             except Exception:  # one bad tick must not end the dispatcher
                 log.exception("dispatcher tick failed")
-            jobs.wakeup.wait(self.settings.poll_interval)
+            self._wait(self.settings.poll_interval)
+
+    def _wait(self, timeout: float) -> None:
+        """Sleep until a submission (this process or another), a launcher report, a run's exit, or ``timeout``."""
+        if jobs.wakeup.is_set():
             jobs.wakeup.clear()
+            return
+        fds: list = [run.pidfd for run in self.runs.values() if run.pidfd is not None]
+        fds += {current.fileno() for current in self.warm.launchers(run.proc for run in self.runs.values())}
+        if self.waker is not None:
+            fds.append(self.waker.fileno())
+        deadline = time.monotonic() + timeout
+        while not jobs.wakeup.is_set():  # an in-process submission sets the event and sends a datagram
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                ready, _, _ = select.select(fds, [], [], min(left, 0.05) if self.waker is None else left)
+            except (OSError, ValueError):  # a descriptor closed under us: a plain pass will sort it out
+                break
+            if ready:
+                break
+        jobs.wakeup.clear()
+        if self.waker is not None:
+            self.waker.drain()
 
     def stop_soon(self) -> None:
         """Ask :meth:`loop` to return after its current pass (safe from a signal handler)."""
         self._stopping.set()
         jobs.wakeup.set()
+        if self.waker is not None:
+            self.waker.poke()
 
     def shutdown(self) -> None:
         """Stop claiming, stop the running Snakemake runs and put their jobs back in the queue."""
@@ -180,6 +228,7 @@ class Dispatcher:
                 self._watch(run)
             time.sleep(0.05)
         self.collector.stop()
+        self.warm.close()
         heartbeat.forget(self.db, self.owner)
 
     def _beat(self) -> None:
@@ -209,6 +258,7 @@ class Dispatcher:
         """Advance every run, then start queued jobs while there is room."""
         if time.monotonic() - self._last_beat > min(5.0, self.settings.heartbeat_timeout / 3):
             self._beat()
+        self.warm.pump()
         for run in list(self.runs.values()):
             self._watch(run)
         if time.monotonic() - self._last_recovery > RECOVERY_EVERY:
@@ -234,23 +284,30 @@ class Dispatcher:
             yaml.safe_dump(job.config, handle, sort_keys=True)
         events_path = os.path.join(job_dir, events.EVENTS_FILE)
         open(events_path, "w").close()  # a re-queued job starts a fresh event stream
-        # the rules' `python3` is this service's interpreter (its environment has pysam and this package), not
-        # whichever python3 comes first on the PATH of whoever started the service
-        env = dict(os.environ, TMPDIR=job_dir, TRACKPREP_EVENTS_FILE=events_path,
-                   PATH=os.pathsep.join(filter(None, [os.path.dirname(sys.executable), os.environ.get("PATH")])),
-                   PYTHONPATH=os.pathsep.join(filter(None, [PLUGIN_PATH, PACKAGE_PARENT,
-                                                            os.environ.get("PYTHONPATH")])))
+        env = dict(run_environment(), TMPDIR=job_dir, TRACKPREP_EVENTS_FILE=events_path)
         cmd = snakemake_command(self.settings, job)
-        with open(os.path.join(job_dir, "snakemake.log"), "ab") as output:
+        log_path = os.path.join(job_dir, "snakemake.log")
+        try:
+            os.unlink(os.path.join(job_dir, launcher.STATUS_FILE))  # an earlier attempt's
+        except FileNotFoundError:
+            pass
+        with open(log_path, "ab") as output:
             output.write(f"\n# attempt {job.attempts}: {' '.join(cmd)}\n".encode())
-            output.flush()
-            proc = subprocess.Popen(cmd, cwd=job_dir, env=env, stdin=subprocess.DEVNULL, stdout=output,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        jobs.set_process(self.db, job.id, proc.pid, procs.start_time(proc.pid))
+        proc = self.warm.fork(job.id, cmd, job_dir, env, log_path)
+        if proc is None:
+            with open(log_path, "ab") as output:
+                proc = subprocess.Popen(cmd, cwd=job_dir, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        started = proc.started if isinstance(proc, launcher.ForkedRun) else procs.start_time(proc.pid)
+        jobs.set_process(self.db, job.id, proc.pid, started)
+        try:
+            pidfd = os.pidfd_open(proc.pid)
+        except OSError:  # ended already, or no pidfd here: the timed pass notices
+            pidfd = None
         self.runs[job.id] = Run(job, proc, events.RunProgress(events_path),
-                                   deadline=time.monotonic() + self.settings.job_timeout)
-        log.info("job %s (%s): started snakemake pid %s for %s", job.id, job.kind, proc.pid,
-                 job.workflow_key)
+                                deadline=time.monotonic() + self.settings.job_timeout, pidfd=pidfd)
+        log.info("job %s (%s): started snakemake pid %s (%s) for %s", job.id, job.kind, proc.pid,
+                 "forked" if isinstance(proc, launcher.ForkedRun) else "subprocess", job.workflow_key)
 
     def _watch(self, run: Run) -> None:
         if run.progress.read():
@@ -293,6 +350,8 @@ class Dispatcher:
     def _finish(self, run: Run, returncode: int) -> None:
         job = run.job
         del self.runs[job.id]
+        if run.pidfd is not None:
+            os.close(run.pidfd)
         run.progress.read()
         missing = [path for path in job.targets if not os.path.exists(path)]
         space = disk_space(self.settings, job.id)  # before the sweep frees what the run left

@@ -5,14 +5,13 @@ import os
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
-from . import cache_usage, derived, jobs, layout, metrics, plan, serving, source_admin, sources
+from . import cache_usage, derived, jobs, layout, metrics, plan, retry_after, serving, source_admin, sources
 from .auth import require_token, token_valid
 from .db import get_db
 from .errors import BuildFailed, Invalid, NotFound, NotReady
 from .settings import Settings
 
 bp = Blueprint("files", __name__)
-RETRY_AFTER = "5"
 
 
 def _settings() -> Settings:
@@ -111,13 +110,14 @@ def start_build(source: dict, resolved: plan.Resolved, what: str, alias: bool = 
     if job is None:
         return None
     links = _job_links(job)
+    wait = retry_after.seconds(_settings(), source, job)  # the job's expected remaining time
     if alias:  # htslib takes any 2xx for the file itself: tell it to come back instead
         raise NotReady(f"the {what} of source {source['id']!r} is being built (job {job['id']}); retry later",
-                       {"Retry-After": RETRY_AFTER})
+                       {"Retry-After": wait})
     response = jsonify(links)
     response.status_code = 202
     response.headers["Location"] = links["status_url"]
-    response.headers["Retry-After"] = RETRY_AFTER
+    response.headers["Retry-After"] = wait
     return response
 
 

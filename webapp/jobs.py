@@ -20,12 +20,14 @@ from typing import Any
 
 import sqlite_utils
 
+from . import wake
 from .db import transaction
 from .errors import QueueFull
 from .job_record import ACTIVE, Job, JobStatus, placeholders, values
 from .layout import ARTIFACT_RECORD, CONVERSION_REPORT, built_index
 
-# Set whenever a job is queued, so an in-process dispatcher starts it without waiting for its next poll.
+# Set whenever a job is queued, so an in-process dispatcher starts it without waiting for its next poll;
+# dispatchers in other processes get a datagram (webapp.wake).
 wakeup = threading.Event()
 
 
@@ -139,6 +141,7 @@ def submit(db: sqlite_utils.Database, kind: str, workflow_key: str, targets: lis
         except sqlite3.IntegrityError:
             continue  # another connection won the partial unique index; attach to its job
         wakeup.set()
+        wake.notify(db)
         return job, True
     existing = active_for_key(db, workflow_key)
     if existing is None:
@@ -203,6 +206,7 @@ def request_cancel(db: sqlite_utils.Database, job_id: str) -> Job | None:
                        " finished_at = ? WHERE id = ?", (JobStatus.CANCELLED.value, now(), job_id))
         elif job.status is JobStatus.RUNNING:
             db.execute("UPDATE jobs SET cancel_requested = 1, message = 'cancelling' WHERE id = ?", (job_id,))
+    wake.notify(db)  # its dispatcher starts the stop now, not at its next pass
     return get(db, job_id)
 
 
@@ -251,6 +255,7 @@ def requeue(db: sqlite_utils.Database, job_id: str, message: str) -> None:
                    " message = ? WHERE id = ? AND status = ?",
                    (JobStatus.QUEUED.value, message, job_id, JobStatus.RUNNING.value))
     wakeup.set()
+    wake.notify(db)
 
 
 def running(db: sqlite_utils.Database) -> list[Job]:

@@ -39,6 +39,7 @@ SETTINGS: dict[str, str] = {
     "TRACKPREP_RESULT_TTL_DAYS": "none (kept)",
     "TRACKPREP_GC_INTERVAL": "300",
     "TRACKPREP_SERVED_FLUSH_INTERVAL": "10",
+    "TRACKPREP_WARM_LAUNCHER": "1 (on)",
 }
 
 
@@ -89,6 +90,15 @@ def _fraction(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _flag(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+        raise SettingsError(f"{name}={raw!r} must be 1 or 0")
+    return raw in ("1", "true", "yes", "on")
+
+
 def _list(env: dict[str, str], name: str, sep: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(sep) if item.strip())
 
@@ -120,6 +130,7 @@ class Settings:
     result_ttl_days: float | None = None  # None: finished job folders and SSR results are kept
     gc_interval: float = 300.0  # seconds between the dispatcher's periodic collections
     served_flush_interval: float = 10.0  # seconds a process keeps last-served times before writing them
+    warm_launcher: bool = True
 
     @property
     def db_path(self) -> str:
@@ -181,4 +192,5 @@ def load(env: dict[str, str] | None = None) -> Settings:
         result_ttl_days=_optional_float(env, "TRACKPREP_RESULT_TTL_DAYS"),
         gc_interval=_float(env, "TRACKPREP_GC_INTERVAL", 300.0),
         served_flush_interval=_float(env, "TRACKPREP_SERVED_FLUSH_INTERVAL", 10.0),
+        warm_launcher=_flag(env, "TRACKPREP_WARM_LAUNCHER", True),
     )

@@ -19,7 +19,7 @@ import pyBigWig
 import pysam
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
-from . import jobs, layout, plan, sources
+from . import jobs, layout, plan, retry_after, sources
 from .auth import token_valid
 from .db import get_db
 from .errors import NotFound, NotReady
@@ -142,7 +142,7 @@ def _built_artifact(source: dict) -> tuple[str, str]:
     resolved = plan.resolve(_settings(), source, "data", raw=False)
     if resolved is None or not resolved.ready():
         raise NotReady(f"the artifact of source {source['id']!r} is not built yet; GET /data/{source['id']} "
-                       "starts the build", {"Retry-After": "5"})
+                       "starts the build", {"Retry-After": retry_after.seconds(_settings(), source)})
     return resolved.path, kind
 
 
