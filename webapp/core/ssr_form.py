@@ -1,0 +1,43 @@
+"""The SSR submission's OpenAPI description, generated from :mod:`webapp.core.ssr_params` (pydantic).
+
+:class:`PerfParams` is built from :data:`~webapp.core.ssr_params.PARAMS` (a field per name, with its default
+and bounds); :class:`SsrSubmission` is the multipart form of ``POST /analyze_ssr/``.
+:func:`submission_request_body` is the operation's ``requestBody``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from .openapi_schema import component
+from .ssr_params import FILE_FIELDS, PARAMS
+
+PerfParams: type[BaseModel] = create_model(
+    "PerfParams",
+    __config__=ConfigDict(extra="forbid"),
+    **{name: (int, Field(default, ge=low, le=high)) for name, (default, low, high) in PARAMS.items()},
+)
+PerfParams.__doc__ = "perf_params: the detection thresholds (docs/ssr.md, Inputs); every key optional."
+
+
+class SsrSubmission(BaseModel):
+    """The multipart form of POST /analyze_ssr/ (the files, then the options)."""
+
+    fasta_file: bytes
+    categories_file: bytes = b""
+    gene_bed: bytes = b""
+    reference_id: str = ""
+    perf_params: str = Field("", description="JSON object (schema PerfParams): " + ", ".join(PARAMS))
+    flanks: bool = False
+
+
+if set(FILE_FIELDS) - set(SsrSubmission.model_fields) or \
+        [n for n, required in FILE_FIELDS.items() if required] != \
+        [n for n, f in SsrSubmission.model_fields.items() if f.is_required()]:
+    raise ImportError("SsrSubmission's file fields differ from webapp.core.ssr_params.FILE_FIELDS")
+
+
+def submission_request_body() -> dict[str, Any]:
+    """The ``requestBody`` of ``POST /analyze_ssr/``: its multipart form."""
+    return {"required": True, "content": {"multipart/form-data": {"schema": component(SsrSubmission)}}}
