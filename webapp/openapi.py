@@ -15,6 +15,7 @@ from flask import Flask
 
 from .core.openapi_schema import component
 from .core.records import SourceFields
+from .core.source import MANIFEST_COLUMNS, OPTIONAL_FIELDS
 from .core.ssr_form import PerfParams
 from .openapi_paths import STATUSES, paths, ssr_paths
 
@@ -30,7 +31,7 @@ def _schemas() -> dict[str, Any]:
                   "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}},
         "SourceFields": component(SourceFields),
         "PerfParams": component(PerfParams, defaults=True),
-        "Source": {"type": "object", "required": ["id", "access_url", "md5", "format", "access"],
+        "Source": {"type": "object", "required": [name for name in MANIFEST_COLUMNS if name not in OPTIONAL_FIELDS],
                    "properties": {"id": {"type": "string"}, "access_url": {"type": "string"},
                                   "md5": {"type": "string"}, "format": {"type": "string"},
                                   "index_url": {"type": "string"}, "access": {"type": "string"},

@@ -75,6 +75,7 @@ SIDECAR_FORMATS = ("bam", "vcf", "gff", "gff3", "gtf", "bed", "narrowpeak", "bro
 # have the REQUIRED_COLUMNS, the others default (format: inferred from the name, access: public)
 MANIFEST_COLUMNS = ("id", "access_url", "md5", "format", "index_url", "access", "reference")
 REQUIRED_COLUMNS = ("id", "access_url", "md5")
+OPTIONAL_FIELDS = ("index_url", "reference")  # empty in a record that has none; every other field has a value
 
 
 def formats_of(*kinds: str) -> tuple[str, ...]:
