@@ -17,7 +17,7 @@ from conftest import REPO, TRACKS, Source, md5sum
 import webapp.core
 from webapp.core.errors import Invalid
 from webapp.core.policy import host_allowed, parse_bool
-from webapp.core.ssr_params import PARAMS
+from webapp.core.ssr_params import PARAMS, parse_options
 
 CORE = REPO / "webapp" / "core"
 CORE_MODULES = sorted(f"webapp.core.{module.name}" for module in pkgutil.iter_modules(webapp.core.__path__))
@@ -107,6 +107,17 @@ def test_one_boolean_parser_for_every_flag():
         assert parse_bool(word, "x") is False
     with pytest.raises(Invalid, match="raw must be true or false"):
         parse_bool("maybe", "raw")
+
+
+def test_the_ssr_form_options_are_read_with_the_core_parsers():
+    options = parse_options({"perf_params": '{"mono": 5}', "flanks": "on", "reference_id": " genome_1 "})
+    assert (options.reference_id, options.flanks) == ("genome_1", True)
+    assert options.perf_params["mono"] == 5 and options.perf_params["di"] == 6  # docs/ssr.md: di defaults to 6
+    assert parse_options({}).flanks is False and parse_options({}).reference_id is None
+    with pytest.raises(Invalid, match="flanks must be true or false"):
+        parse_options({"flanks": "sometimes"})
+    with pytest.raises(Invalid, match="perf_params.mono = 1 is out of range"):
+        parse_options({"perf_params": '{"mono": 1}'})
 
 
 def test_the_ssr_config_schema_states_the_core_parameters():

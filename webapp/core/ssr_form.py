@@ -6,12 +6,13 @@ and bounds); :class:`SsrSubmission` is the multipart form of ``POST /analyze_ssr
 """
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .openapi_schema import component
-from .ssr_params import FILE_FIELDS, PARAMS
+from .ssr_params import FILE_FIELDS, PARAMS, SsrOptions
 
 PerfParams: type[BaseModel] = create_model(
     "PerfParams",
@@ -32,10 +33,11 @@ class SsrSubmission(BaseModel):
     flanks: bool = False
 
 
-if set(FILE_FIELDS) - set(SsrSubmission.model_fields) or \
-        [n for n, required in FILE_FIELDS.items() if required] != \
-        [n for n, f in SsrSubmission.model_fields.items() if f.is_required()]:
-    raise ImportError("SsrSubmission's file fields differ from webapp.core.ssr_params.FILE_FIELDS")
+# the form is the upload fields and the options webapp.core.ssr_params parses, nothing else
+if list(SsrSubmission.model_fields) != [*FILE_FIELDS, *(option.name for option in fields(SsrOptions))] or \
+        [name for name, required in FILE_FIELDS.items() if required] != \
+        [name for name, field in SsrSubmission.model_fields.items() if field.is_required()]:
+    raise ImportError("SsrSubmission differs from webapp.core.ssr_params (FILE_FIELDS, SsrOptions)")
 
 
 def submission_request_body() -> dict[str, Any]:

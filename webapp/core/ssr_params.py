@@ -80,13 +80,13 @@ def parse_params(text: str | None) -> dict[str, int]:
 class SsrOptions:
     """The form fields of a submission besides its files."""
 
+    reference_id: str | None  # checked against the FASTA's record ids by the service, which has the file
     perf_params: dict[str, int]
     flanks: bool
-    reference_id: str | None  # checked against the FASTA's record ids by the service, which has the file
 
 
 def parse_options(form: Mapping[str, str]) -> SsrOptions:
     """The options of a submission from its form fields; raises Invalid naming the first bad one."""
-    return SsrOptions(perf_params=parse_params(form.get("perf_params")),
-                      flanks=parse_bool(form.get("flanks"), "flanks"),
-                      reference_id=(form.get("reference_id") or "").strip() or None)
+    return SsrOptions(reference_id=(form.get("reference_id") or "").strip() or None,
+                      perf_params=parse_params(form.get("perf_params")),
+                      flanks=parse_bool(form.get("flanks"), "flanks"))
