@@ -10,6 +10,7 @@ from . import ssr_tables
 from .core.source import ACCESS_CLASSES, FORMATS, SOURCE_ID_MAX_LENGTH, SOURCE_ID_PATTERN
 from .core.ssr_form import submission_request_body
 from .jobs import JobStatus
+from .ssr_api import ARROW_TYPE
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 SOURCE_ID = {"name": "source_id", "in": "path", "required": True,
@@ -239,8 +240,6 @@ def paths() -> dict[str, Any]:
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI 3.0")}}},
     }
 
-
-ARROW_TYPE = "application/vnd.apache.arrow.stream"
 
 
 def _op(summary: str, responses: dict, parameters: list | None = None, body: dict | None = None) -> dict:
