@@ -22,8 +22,8 @@ DOMAIN_STATUS: dict[type[DomainError], tuple[int, str]] = {
     NotFound: (404, "not_found"),
     Conflict: (409, "conflict"),
 }
-__all__ = ["DOMAIN_STATUS", "ApiError", "BuildFailed", "Conflict", "DiskFull", "DomainError", "Invalid",
-           "NotFound", "NotReady", "QueueFull", "QuotaExceeded", "RangeNotSatisfiable", "Unauthorized",
+__all__ = ["DOMAIN_STATUS", "ApiError", "BuildFailed", "Conflict", "DiskFull", "DomainError", "Gone",
+           "Invalid", "NotFound", "NotReady", "QueueFull", "QuotaExceeded", "RangeNotSatisfiable", "Unauthorized",
            "error_response", "register"]
 
 
@@ -44,6 +44,12 @@ class Unauthorized(ApiError):
     """The call needs the API token."""
 
     status, code = 401, "unauthorized"
+
+
+class Gone(ApiError):
+    """The job expired (TRACKPREP_RESULT_TTL_DAYS): its results and log were removed (410 Gone)."""
+
+    status, code = 410, "expired"
 
 
 class RangeNotSatisfiable(ApiError):

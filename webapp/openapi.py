@@ -2,7 +2,7 @@
 
 apispec assembles the document: its paths (:mod:`webapp.openapi_paths`), the bearer security scheme and the
 component schemas. The schemas of what the core validates are generated from its pydantic models
-(``SourceFields``: :class:`webapp.core.records.SourceFields`; ``PerfParams`` and the SSR form:
+(``SourceFields``: :class:`webapp.core.records.SourceRequest`; ``PerfParams`` and the SSR form:
 :mod:`webapp.core.ssr_form`), so the document cannot drift from the validation it describes. Why apispec:
 docs/architecture.md, "Key decisions".
 """
@@ -14,10 +14,10 @@ from apispec import APISpec
 from flask import Flask
 
 from .core.openapi_schema import component
-from .core.records import SourceFields
+from .core.records import SourceRequest
 from .core.source import MANIFEST_COLUMNS, OPTIONAL_FIELDS
 from .core.ssr_form import PerfParams
-from .openapi_paths import STATUSES, paths, ssr_paths
+from .openapi_paths import STATUSES, paths
 
 TITLE, VERSION, OPENAPI_VERSION = "trackprep", "0.1.0", "3.0.3"
 DESCRIPTION = "Genomic files made visualization-ready on demand, served with byte ranges."
@@ -29,13 +29,13 @@ def _schemas() -> dict[str, Any]:
     return {
         "Error": {"type": "object", "required": ["error", "detail"],
                   "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}},
-        "SourceFields": component(SourceFields),
+        "SourceFields": component(SourceRequest),
         "PerfParams": component(PerfParams, defaults=True),
         "Source": {"type": "object", "required": [name for name in MANIFEST_COLUMNS if name not in OPTIONAL_FIELDS],
                    "properties": {"id": {"type": "string"}, "access_url": {"type": "string"},
                                   "md5": {"type": "string"}, "format": {"type": "string"},
                                   "index_url": {"type": "string"}, "access": {"type": "string"},
-                                  "reference": {"type": "string"},
+                                  "reference": {"type": "string"}, "pinned": {"type": "boolean"},
                                   "created_at": {"type": "string"}, "artifacts": {"type": "object"},
                                   "aliases": {"type": "object", "nullable": True,
                                               "description": "unique alias URLs (data, index; a fasta "
@@ -87,14 +87,13 @@ def _schemas() -> dict[str, Any]:
 
 def document(app: Flask) -> dict[str, Any]:
     """The OpenAPI document of every route the app serves. A blueprint may add its own paths to
-    ``app.extensions["trackprep.openapi_paths"]`` in its ``init_app`` (the web UI does); the paths described
-    here take precedence."""
+    ``app.extensions["trackprep.openapi_paths"]`` in its ``init_app`` (the SSR API and the web UI do)."""
     spec = APISpec(title=TITLE, version=VERSION, openapi_version=OPENAPI_VERSION,
                    info={"description": DESCRIPTION})
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, schema in _schemas().items():
         spec.components.schema(name, schema)
-    described = {**app.extensions.get("trackprep.openapi_paths", {}), **paths(), **ssr_paths()}
+    described = {**app.extensions.get("trackprep.openapi_paths", {}), **paths()}
     for path, operations in described.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()

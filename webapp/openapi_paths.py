@@ -1,16 +1,14 @@
 """The paths of the OpenAPI document (:mod:`webapp.openapi` assembles them with apispec): what each route takes
 and answers. Parameter and body schemas come from the definitions the views validate with (webapp.core), not
-from copies: the id pattern, the format and access lists, the SSR submission form.
+from copies: the id pattern, the format and access lists. The SSR paths are the SSR
+blueprint's (webapp/ssr_openapi.py).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from . import ssr_tables
 from .core.source import ACCESS_CLASSES, FORMATS, SOURCE_ID_MAX_LENGTH, SOURCE_ID_PATTERN
-from .core.ssr_form import submission_request_body
 from .jobs import JobStatus
-from .ssr_api import ARROW_TYPE
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 SOURCE_ID = {"name": "source_id", "in": "path", "required": True,
@@ -238,49 +236,4 @@ def paths() -> dict[str, Any]:
                           "422": _error("the source's format has no feature names (not an annotation)")}}},
         "/openapi.json": {"get": {"summary": "This document",
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI 3.0")}}},
-    }
-
-
-
-def _op(summary: str, responses: dict, parameters: list | None = None, body: dict | None = None) -> dict:
-    op: dict[str, Any] = {"summary": summary, "responses": responses}
-    if parameters:
-        op["parameters"] = parameters
-    if body:
-        op["requestBody"] = body
-    return op
-
-
-def ssr_paths() -> dict[str, Any]:
-    """The SSR analysis' paths (webapp/ssr_api.py): submission, status, tables, files, logs."""
-    job = JOB_ID
-    error = {"description": "error", "content": {"application/json": {"schema": ERROR}}}
-    json_ok = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
-    plot_key = {"name": "plot_key", "in": "path", "required": True,
-                "schema": {"type": "string", "enum": sorted(ssr_tables.PLOT_KEYS)}}
-    return {
-        "/analyze_ssr/": {"post": _op(
-            "Submit an SSR analysis (croSSRoad-compatible)",
-            {"202": json_ok, "413": error, "422": error,
-             "503": {**error, "description": "queue full (TRACKPREP_MAX_QUEUED_JOBS); see Retry-After"},
-             "507": {**error, "description": "upload quota reached (TRACKPREP_UPLOAD_QUOTA_BYTES, "
-                                             "upload_quota_exceeded) or the disk is full (disk_full)"}},
-            body=submission_request_body())},
-        "/api/job/{job_id}/status": {"get": _op("SSR job status", {"200": json_ok, "404": error}, [job])},
-        "/api/job/{job_id}/plot_data/{plot_key}": {"get": _op(
-            "A plot's table as an Arrow IPC stream",
-            {"200": {"description": "Arrow IPC stream",
-                     "content": {ARROW_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
-             "204": {"description": "the table has no rows"}, "404": error, "409": error},
-            [job, plot_key])},
-        "/api/job/{job_id}/download_zip": {"get": _op(
-            "The output folder as a zip",
-            {"200": {"description": "zip"}, "206": {"description": "range"}, "404": error, "409": error}, [job])},
-        "/api/job/{job_id}/files": {"get": _op("The result files", {"200": json_ok, "404": error}, [job])},
-        "/api/job/{job_id}/download/{path}": {"get": _op(
-            "One result file",
-            {"200": {"description": "the file"}, "206": {"description": "range"}, "404": error},
-            [job, {"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}])},
-        "/api/job/{job_id}/logs": {"get": _op("The job's log", {"200": {"description": "text"}, "404": error},
-                                              [job])},
     }

@@ -21,14 +21,14 @@ import sqlite_utils
 from . import layout, magic
 from .core.errors import Conflict, Invalid
 from .core.policy import host_allowed
-from .core.records import validate_record
+from .core.records import SourceRequest, validate_record
 from .core.source import MANIFEST_COLUMNS
 from .db import transaction
 from .jobs import now
 from .settings import Settings
 
 log = logging.getLogger(__name__)
-FIELDS = MANIFEST_COLUMNS  # the stored record's fields (the sources table has reference_md5 and created_at too)
+FIELDS = MANIFEST_COLUMNS  # a record's fields; the sources table adds reference_md5, pinned and created_at
 REMOTE_SCHEMES = ("http", "https", "drs")
 UNSAFE = re.compile(r"[\x00-\x1f\x7f;&|`$<>\"'\\]")
 MAX_URL = 4096
@@ -72,12 +72,13 @@ def check_url(name: str, url: Any, settings: Settings) -> str:
     return url
 
 
-def validate(fields: Any, settings: Settings) -> dict[str, str]:
+def validate(fields: Any, settings: Settings) -> dict[str, Any]:
     """A complete, normalised source record from request fields, validated against the one record schema
-    (:func:`webapp.core.records.validate_record`) with this deployment's URL policy, and its local contents
-    checked; raises Invalid with the reason."""
+    (:func:`webapp.core.records.validate_record`, with ``pinned``) with this deployment's URL policy, and its
+    local contents checked; raises Invalid with the reason. ``pinned`` (its artifacts are never evicted) is
+    True, False, or None when the request did not say."""
     record = validate_record(fields, check_url=lambda name, url: check_url(name, url, settings),
-                             new_id=lambda: f"src-{uuid.uuid4().hex[:16]}")
+                             new_id=lambda: f"src-{uuid.uuid4().hex[:16]}", model=SourceRequest)
     check_contents(record["access_url"], record["format"])
     return record
 
@@ -164,21 +165,27 @@ def listing(db: sqlite_utils.Database, *, after: str | None = None, fmt: str | N
         cursor = rows[-1]["id"]
 
 
-def register(db: sqlite_utils.Database, record: dict[str, str]) -> tuple[dict[str, Any], bool]:
+def register(db: sqlite_utils.Database, record: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Store a validated record: ``(record, created)``; the same id with other fields raises Conflict, a
-    ``reference`` that is not a registered FASTA source raises Invalid."""
+    ``reference`` that is not a registered FASTA source raises Invalid. The same record with another
+    ``pinned`` (not None) pins or unpins the registered source."""
+    pinned = record.get("pinned")
     with transaction(db):
         existing = get(db, record["id"])
         if existing is None:
-            columns = (*FIELDS, "reference_md5", "created_at")
+            columns = (*FIELDS, "reference_md5", "pinned", "created_at")
             db.execute(f"INSERT INTO sources ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                       (*(record.get(name, "") for name in FIELDS), reference_md5(db, record), now()))
+                       (*(record.get(name, "") for name in FIELDS), reference_md5(db, record), int(bool(pinned)),
+                        now()))
+        elif pinned is not None and bool(existing["pinned"]) != pinned \
+                and all(existing[name] == record.get(name, "") for name in FIELDS):
+            db.execute("UPDATE sources SET pinned = ? WHERE id = ?", (int(pinned), record["id"]))
     if existing is not None:
         if any(existing[name] != record.get(name, "") for name in FIELDS):
             raise Conflict(f"source {record['id']!r} is already registered with different fields; register "
                            f"under another id, or remove it first (DELETE /files/{record['id']} with the "
                            "token)")
-        return existing, False
+        return get(db, record["id"]) or existing, False
     return get(db, record["id"]), True
 
 

@@ -27,6 +27,8 @@ REFERENCE_HELP = (
     f"id of the registered source (format {'/'.join(REFERENCE_SOURCE_FORMATS)}) this source is decoded "
     f"against; only for format {'/'.join(REFERENCE_FORMATS)} (422 otherwise, and for an unknown or non-fasta "
     "id). Its md5 is part of the artifact's cache key.")
+PINNED_HELP = ("never evict this source's artifact and verified copy (TRACKPREP_CACHE_MAX_BYTES); the same "
+               "record posted again with another value pins or unpins it")
 MISSING = {"access_url": "access_url must be a non-empty string",
            "md5": "md5 is required: 32 hexadecimal digits"}
 
@@ -59,10 +61,10 @@ class SourceFields(BaseModel):
     def _fields(cls, fields: Any) -> dict[str, Any]:
         if not isinstance(fields, dict):
             raise Invalid(f"the body must be a JSON object with {', '.join(MANIFEST_COLUMNS)}")
-        unknown = sorted(set(fields) - set(MANIFEST_COLUMNS), key=str)
+        unknown = sorted(set(fields) - set(cls.model_fields), key=str)
         if unknown:
             raise Invalid(f"unknown field(s): {', '.join(map(str, unknown))}; allowed: "
-                          f"{', '.join(MANIFEST_COLUMNS)}")
+                          f"{', '.join(cls.model_fields)}")
         for name in MANIFEST_COLUMNS:
             if fields.get(name) is not None and not isinstance(fields[name], str):
                 raise Invalid(f"{name} must be a string")
@@ -143,14 +145,34 @@ class SourceFields(BaseModel):
         return value
 
 
-def validate_record(fields: Any, *, check_url: UrlCheck | None = None,
-                    new_id: Callable[[], str] | None = None) -> dict[str, str]:
-    """A complete, normalised source record (every :data:`MANIFEST_COLUMNS` key) from request fields or a
-    manifest row; raises :class:`Invalid` with the first field's reason. ``check_url``: the deployment's URL
-    policy, applied to ``access_url`` and ``index_url``; ``new_id``: mints the id of a record without one
-    (else an id is required)."""
+def _boolean_schema(schema: dict[str, Any]) -> None:
+    """OpenAPI 3.0 has no null type: an absent ``pinned`` is what None means."""
+    schema.pop("anyOf", None)
+    schema["type"] = "boolean"
+
+
+class SourceRequest(SourceFields):
+    """The body of POST /files: a source record, and whether to pin it (a service setting, not a manifest
+    column)."""
+
+    pinned: bool | None = Field(None, json_schema_extra=_boolean_schema, description=PINNED_HELP)
+
+    @field_validator("pinned", mode="before")
+    @classmethod
+    def _pinned(cls, value: Any) -> bool | None:
+        if value is not None and not isinstance(value, bool):
+            raise Invalid("pinned must be true or false")
+        return value
+
+
+def validate_record(fields: Any, *, check_url: UrlCheck | None = None, new_id: Callable[[], str] | None = None,
+                    model: type[SourceFields] = SourceFields) -> dict[str, Any]:
+    """A complete, normalised source record (every :data:`MANIFEST_COLUMNS` key, and ``pinned`` with
+    :class:`SourceRequest`) from request fields or a manifest row; raises :class:`Invalid` with the first
+    field's reason. ``check_url``: the deployment's URL policy, applied to ``access_url`` and ``index_url``;
+    ``new_id``: mints the id of a record without one (else an id is required)."""
     try:
-        record = SourceFields.model_validate(fields, context={"check_url": check_url, "new_id": new_id})
+        record = model.model_validate(fields, context={"check_url": check_url, "new_id": new_id})
     except ValidationError as err:
         raise Invalid(_reason(err.errors()[0])) from None
     return record.model_dump()
