@@ -11,43 +11,35 @@ from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)
 from webapp import layout  # noqa: E402  (stdlib-only module shared with the service)
+from webapp.core.errors import Invalid  # noqa: E402  (the record schema: one definition, webapp/core)
+from webapp.core.records import validate_record  # noqa: E402
+from webapp.core.source import MANIFEST_COLUMNS, read_manifest  # noqa: E402
 
 validate(config, schema="../config/config.schema.yaml")
 
 CACHE = os.path.normpath(config["cache_dir"])
 VERSION = int(config["pipeline_version"])
 THREADS = int(config["threads"])
-URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-MANIFEST_COLUMNS = ["id", "access_url", "md5", "format", "index_url", "access", "reference"]
 
 
 def load_manifest(path):
-    """Read and validate the source manifest; missing optional fields are filled in."""
+    """Read the source manifest and validate every row against the record schema the service registers
+    sources with (webapp/core/records.py); missing optional fields are filled in, relative local paths are
+    taken from the manifest's folder."""
     if not path:
-        return pd.DataFrame(columns=MANIFEST_COLUMNS)
-    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
-    missing = {"id", "access_url", "md5"} - set(table.columns)
-    if missing:
-        raise WorkflowError(f"manifest {path}: missing column(s) {', '.join(sorted(missing))}; "
-                            f"the header must be: {' '.join(MANIFEST_COLUMNS)}")
-    for column in MANIFEST_COLUMNS:
-        if column not in table.columns:
-            table[column] = ""
-    table = table[MANIFEST_COLUMNS].copy()
-    table["md5"] = table["md5"].str.lower()
-    table["access"] = table["access"].replace("", "public")
-    base = os.path.dirname(os.path.abspath(path))
-    for i, row in table.iterrows():
-        if not row["format"]:
-            inferred = layout.infer_format(row["access_url"])
-            if inferred is None:
-                raise WorkflowError(f"manifest {path}, source {row['id']!r}: no format given and none can be "
-                                    f"inferred from {row['access_url']!r}; fill in the format column")
-            table.at[i, "format"] = inferred
-        table.at[i, "format"] = table.at[i, "format"].lower()
-        if not URL_SCHEME.match(row["access_url"]):
-            table.at[i, "access_url"] = os.path.normpath(os.path.join(base, row["access_url"]))
-    validate(table, schema="../config/manifest.schema.yaml")
+        return pd.DataFrame(columns=list(MANIFEST_COLUMNS))
+    try:
+        rows = read_manifest(path)
+    except Invalid as err:
+        raise WorkflowError(err.detail) from None
+    records = []
+    for row in rows:
+        try:
+            records.append(validate_record(row))
+        except Invalid as err:
+            raise WorkflowError(f"manifest {path}, source {row['id'] or row['access_url']!r}: {err.detail}") \
+                from None
+    table = pd.DataFrame(records, columns=list(MANIFEST_COLUMNS), dtype=str)
     duplicated = table["id"][table["id"].duplicated()].tolist()
     if duplicated:
         raise WorkflowError(f"manifest {path}: duplicate id(s) {', '.join(duplicated)}")
@@ -60,10 +52,7 @@ def reference_md5(path, table, row):
     artifact key. The reference must be a fasta row of the same manifest, named by a format that takes one."""
     if not row["reference"]:
         return ""
-    where = f"manifest {path}, source {row['id']!r}"
-    if row["format"] not in layout.REFERENCE_FORMATS:
-        raise WorkflowError(f"{where}: format {row['format']} takes no reference (reference is for "
-                            f"{', '.join(layout.REFERENCE_FORMATS)})")
+    where = f"manifest {path}, source {row['id']!r}"  # its format takes one: validate_record checked
     found = table[table["id"] == row["reference"]]
     if found.empty:
         raise WorkflowError(f"{where}: reference {row['reference']!r} is not a source of this manifest; add its "

@@ -12,7 +12,7 @@ import time
 from . import metrics, settings as settings_module, startup
 from .db import open_store
 from .dispatcher import Dispatcher
-from .errors import Conflict, Invalid
+from .core.errors import Conflict, Invalid
 from .layout import FORMATS
 from .source_admin import STATES
 
@@ -125,12 +125,18 @@ class Progress:
 def register(args: argparse.Namespace) -> int:
     """Register every row of a manifest TSV; exit status 1 when any row is refused. A large manifest shows a
     progress bar on stderr; ``--quiet`` prints only the refused rows and the totals."""
-    from .sources import read_manifest, register as register_source, validate
+    from .core.source import read_manifest
+    from .sources import register as register_source, validate
 
+    try:
+        rows = read_manifest(args.manifest)
+    except Invalid as err:
+        print(f"trackprep: {err.detail}", file=sys.stderr)
+        return 1
     settings = settings_module.load()
     db = open_store(settings.db_path)
     # sources that name a reference come after the others, so a manifest may list them in any order
-    rows = sorted(read_manifest(args.manifest), key=lambda row: bool(row.get("reference")))
+    rows = sorted(rows, key=lambda row: bool(row.get("reference")))
     progress = Progress(len(rows), "registering") if len(rows) >= PROGRESS_FROM else None
     counts = {"registered": 0, "unchanged": 0, "refused": 0}
     for row in rows:

@@ -1,7 +1,9 @@
-"""Error conditions as small exception classes, mapped to JSON responses in one place.
+"""Errors to HTTP responses, in one place.
 
 Every error the service answers is ``{"error": "<code>", "detail": "<sentence>"}`` with the right status: no
-HTML pages, no stack traces (docs/api.md).
+HTML pages, no stack traces (docs/api.md). The core's domain errors (:mod:`webapp.core.errors`: Invalid,
+NotFound, Conflict) carry no status; :data:`DOMAIN_STATUS` gives theirs. :class:`ApiError` and its subclasses
+are the conditions only the HTTP layer knows (a Range, a queue to retry, a build to wait for).
 """
 from __future__ import annotations
 
@@ -10,7 +12,19 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from .core.errors import Conflict, DomainError, Invalid, NotFound
+
 log = logging.getLogger(__name__)
+
+# domain error -> (status, code); a subclass answers as its nearest listed base
+DOMAIN_STATUS: dict[type[DomainError], tuple[int, str]] = {
+    Invalid: (422, "invalid"),
+    NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
+}
+__all__ = ["DOMAIN_STATUS", "ApiError", "BuildFailed", "Conflict", "DiskFull", "DomainError", "Gone",
+           "Invalid", "NotFound", "NotReady", "QueueFull", "QuotaExceeded", "RangeNotSatisfiable", "Unauthorized",
+           "error_response", "register"]
 
 
 class ApiError(Exception):
@@ -24,24 +38,6 @@ class ApiError(Exception):
         self.detail = detail
         self.headers = headers or {}
         self.fields = fields or {}  # extra members of the JSON body (e.g. the job that failed)
-
-
-class Invalid(ApiError):
-    """A field or parameter is not acceptable."""
-
-    status, code = 422, "invalid"
-
-
-class NotFound(ApiError):
-    """Unknown (or not visible to this caller)."""
-
-    status, code = 404, "not_found"
-
-
-class Conflict(ApiError):
-    """The id exists with different fields."""
-
-    status, code = 409, "conflict"
 
 
 class Unauthorized(ApiError):
@@ -109,6 +105,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError):
         return error_response(err.status, err.code, err.detail, err.headers, err.fields)
+
+    @app.errorhandler(DomainError)
+    def _domain_error(err: DomainError):
+        status, code = next(DOMAIN_STATUS[cls] for cls in type(err).__mro__ if cls in DOMAIN_STATUS)
+        return error_response(status, code, err.detail, fields=err.fields)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):

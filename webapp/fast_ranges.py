@@ -29,13 +29,17 @@ from typing import Any
 from werkzeug.http import http_date
 
 from . import cache_usage, layout, metrics, plan, serving, sources
+from .core.policy import IMMUTABLE
+from .core.source import SOURCE_ID_CHARS, SOURCE_ID_MAX_LENGTH
 from .db import thread_db
 from .errors import RangeNotSatisfiable
 from .settings import Settings
 
 MAX_FAST_BYTES = 1 << 20  # larger ranges stream through Flask in blocks
 MAX_CACHED_SOURCES = 10_000
-PATH_RE = re.compile(r"^/(data|index)/([^/]{1,128})(?:/([A-Za-z0-9._-]{1,128}))?$")
+# /data|index/<source id>[/<alias name>]: the id is checked against its pattern once the path matches
+PATH_RE = re.compile(rf"^/(data|index)/([^/]{{1,{SOURCE_ID_MAX_LENGTH}}})"
+                     rf"(?:/({SOURCE_ID_CHARS}{{1,{SOURCE_ID_MAX_LENGTH}}}))?$")
 SKIP_HEADERS = ("HTTP_IF_RANGE", "HTTP_IF_NONE_MATCH", "HTTP_AUTHORIZATION")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -156,7 +160,7 @@ class RangeFastPath:
             ("Accept-Ranges", "bytes"),
             ("ETag", serving.etag_for(path, stat)),
             ("Last-Modified", _http_date(stat.st_mtime)),
-            ("Cache-Control", serving.IMMUTABLE),
+            ("Cache-Control", IMMUTABLE),
             ("Content-Range", f"bytes {start}-{end}/{stat.st_size}"),
             ("Content-Type", serving.content_type(path)),
             ("Content-Length", str(length)),

@@ -7,6 +7,8 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from . import cache_usage, derived, jobs, layout, metrics, plan, retry_after, serving, source_admin, sources
 from .auth import require_token, token_valid
+from .core.policy import IMMUTABLE, parse_bool
+from .core.source import ACCESS_CLASSES, SOURCE_ID_MAX_LENGTH
 from .db import get_db
 from .errors import BuildFailed, Invalid, NotFound, NotReady
 from .settings import Settings
@@ -29,10 +31,7 @@ def visible_source(source_id: str) -> dict:
 
 
 def _raw_flag() -> bool:
-    value = request.args.get("raw", "false").strip().lower()
-    if value not in ("true", "1", "false", "0", ""):
-        raise Invalid("raw must be true or false")
-    return value in ("true", "1")
+    return parse_bool(request.args.get("raw"), "raw")
 
 
 def _job_links(job: dict) -> dict:
@@ -59,7 +58,7 @@ def _serve(source: dict, what: str, raw: bool, alias: bool, index_suffix: str | 
             raise NotFound(f"the file of source {source['id']!r} is outside the source roots now")
         return serving.send(real, f"{source['id']}:{real}", f"{scope}, no-cache")
     # content-addressed: immutable when public (API.md), merely private when restricted
-    cache_control = serving.IMMUTABLE if scope == "public" else "private"
+    cache_control = IMMUTABLE if scope == "public" else "private"
     if resolved.ready():
         if not os.path.isfile(resolved.path):  # completed since it was resolved: the record names the index
             resolved = plan.resolve(settings, source, what, raw)
@@ -215,13 +214,13 @@ def list_files():
     prefix, after = args.get("prefix") or None, args.get("after") or None
     if fmt is not None and fmt not in layout.FORMATS:
         raise Invalid(f"format must be one of: {', '.join(sorted(layout.FORMATS))}")
-    if access is not None and access not in ("public", "restricted"):
-        raise Invalid("access must be public or restricted")
+    if access is not None and access not in ACCESS_CLASSES:
+        raise Invalid(f"access must be {' or '.join(ACCESS_CLASSES)}")
     if state is not None and state not in source_admin.STATES:
         raise Invalid(f"state must be one of: {', '.join(source_admin.STATES)}")
     for name, value in (("prefix", prefix), ("after", after)):
-        if value is not None and len(value) > 128:
-            raise Invalid(f"{name} is longer than an id (128 characters)")
+        if value is not None and len(value) > SOURCE_ID_MAX_LENGTH:
+            raise Invalid(f"{name} is longer than an id ({SOURCE_ID_MAX_LENGTH} characters)")
     try:
         limit = int(args.get("limit", "100"))
     except ValueError:

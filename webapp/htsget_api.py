@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from . import htsget, layout, plan
 from .auth import token_valid
-from .errors import ApiError, BuildFailed, NotReady, QueueFull
+from .errors import BuildFailed, NotFound, NotReady, QueueFull
 from .files_api import serve_or_start, visible_source
 
 bp = Blueprint("htsget", __name__)
@@ -70,7 +70,7 @@ def _artifact(endpoint: str, source_id: str) -> tuple[dict, str, str]:
     """The visible source, its built artifact path and its index path (building on a miss)."""
     try:
         source = visible_source(source_id)
-    except ApiError:
+    except NotFound:
         raise HtsgetError(404, "NotFound", f"no {endpoint} with id {source_id!r}") from None
     if source["format"] not in ENDPOINTS[endpoint][1]:
         raise HtsgetError(404, "NotFound", f"{source_id!r} is not {endpoint} ({source['format']})")

@@ -1,4 +1,5 @@
-"""The cache layout and the source formats: the one place both the engine and the service take them from.
+"""The cache layout: the one place both the engine and the service take artifact paths from, built on the
+source formats of :mod:`webapp.core.source`.
 
 Standard library only: the Snakefile imports this module, and a bioinformatician running the workflow with
 plain `snakemake` should not need Flask installed.
@@ -21,14 +22,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
-MD5_RE = re.compile(r"^[0-9a-f]{32}$")
-SOURCE_ID_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9._-]{1,128}$"  # "." and ".." would name folders, not sources
-SOURCE_ID_RE = re.compile(SOURCE_ID_PATTERN)
-ACCESS_CLASSES = ("public", "restricted")
+# the source record's vocabulary is the core's (webapp.core.source); the cache layout below is built on it
+from .core.source import (  # noqa: F401  (re-exported: the engine and the service read them as layout.X)
+    ACCESS_CLASSES, BINARY_FORMATS, COMPRESSION_SUFFIXES, FORMAT_SUFFIXES, FORMATS, MD5_RE, REFERENCE_FORMATS,
+    REFERENCE_SOURCE_FORMATS, SIDECAR_EXTENSIONS, SIDECAR_FORMATS, SOURCE_ID_PATTERN, SOURCE_ID_RE, formats_of,
+    infer_format, is_compressed_name, is_local, local_path, sidecar_extension, url_basename)
+
 RESTRICTED_DIR = "restricted"
 
 
@@ -92,32 +93,9 @@ KINDS: dict[str, Kind] = {
     # quantitative tracks (bedGraph, WIG): a bigWig, range-read through the index inside the file itself
     "bigwig": Kind("bigwig", ".bw", "", None, csi=False),
 }
+if not {kind for kind, _ in FORMATS.values() if kind} <= set(KINDS):
+    raise ImportError("webapp.core.source.FORMATS names an artifact kind that KINDS does not define")
 
-# format -> (artifact kind, or None for passthrough formats; canonical file extension)
-FORMATS: dict[str, tuple[str | None, str]] = {
-    "bam": ("bam", "bam"),
-    "sam": ("bam", "sam"),
-    "vcf": ("vcf", "vcf"),
-    "gff": ("gff3", "gff"),
-    "gff3": ("gff3", "gff3"),
-    "gtf": ("gff3", "gtf"),
-    "bed": ("bed", "bed"),
-    "narrowpeak": ("bed", "narrowPeak"),
-    "broadpeak": ("bed", "broadPeak"),
-    "bigbed": ("bed", "bb"),
-    "csv": (None, "csv"),
-    "tsv": (None, "tsv"),
-    "bigwig": (None, "bw"),
-    "fasta": ("fasta", "fa"),
-    "bedgraph": ("bigwig", "bedGraph"),
-    "wig": ("bigwig", "wig"),
-    "cram": ("bam", "cram"),  # decoded against its `reference` (a registered fasta source), if it names one
-}
-BINARY_FORMATS = ("bam", "bigbed", "bigwig", "cram")
-# formats whose source may name a `reference` (the id of a registered source of a REFERENCE_SOURCE_FORMATS
-# format); every other format refuses the field
-REFERENCE_FORMATS = ("cram", "bedgraph", "wig")  # CRAM: decoding; bedGraph/WIG: the bigWig's chromosome sizes
-REFERENCE_SOURCE_FORMATS = ("fasta",)
 REFERENCE_KEY_SEPARATOR = "-ref-"
 # the <md5> component of an artifact path: the source's md5, plus its reference's for a decoded format
 ARTIFACT_KEY_PATTERN = r"[0-9a-f]{32}(?:-ref-[0-9a-f]{32})?"
@@ -138,51 +116,6 @@ def split_artifact_key(key: str) -> tuple[str, str]:
 def source_key(source: dict) -> str:
     """The artifact key of a source record (its ``reference_md5`` is empty without a reference)."""
     return artifact_key(source["md5"], source.get("reference_md5") or "")
-
-
-def formats_of(*kinds: str) -> tuple[str, ...]:
-    """The formats whose artifact is one of ``kinds`` (``formats_of("bam")`` -> bam, sam)."""
-    return tuple(fmt for fmt, (kind, _) in FORMATS.items() if kind in kinds)
-
-
-# file-name suffix (lower case) -> format, longest first so ".gff3" wins over ".gff"; text formats may add a
-# compression suffix (COMPRESSION_SUFFIXES)
-FORMAT_SUFFIXES: list[tuple[str, str]] = sorted(
-    [
-        (".bam", "bam"), (".sam", "sam"), (".vcf", "vcf"), (".gff", "gff"), (".gff3", "gff3"),
-        (".gtf", "gtf"), (".bed", "bed"), (".narrowpeak", "narrowpeak"), (".broadpeak", "broadpeak"),
-        (".bb", "bigbed"), (".bigbed", "bigbed"), (".csv", "csv"), (".tsv", "tsv"), (".bw", "bigwig"),
-        (".bigwig", "bigwig"), (".fa", "fasta"), (".fasta", "fasta"), (".fna", "fasta"), (".cram", "cram"),
-        (".bedgraph", "bedgraph"), (".bdg", "bedgraph"), (".wig", "wig"),
-    ],
-    key=lambda pair: -len(pair[0]),
-)
-COMPRESSION_SUFFIXES = (".gz", ".bgz")
-
-
-def url_basename(access_url: str) -> str:
-    """The last path component of a URL or local path, percent-decoded."""
-    parts = urlsplit(access_url)
-    path = parts.path if parts.scheme else access_url
-    return os.path.basename(unquote(path).rstrip("/"))
-
-
-def is_compressed_name(name: str) -> bool:
-    """True when a file name says it is gzip/BGZF compressed."""
-    return name.lower().endswith(COMPRESSION_SUFFIXES)
-
-
-def infer_format(access_url: str) -> str | None:
-    """The format a source's name implies (``x.vcf.gz`` -> ``vcf``), or None when the name says nothing."""
-    name = url_basename(access_url).lower()
-    for suffix in COMPRESSION_SUFFIXES:
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    for suffix, fmt in FORMAT_SUFFIXES:
-        if name.endswith(suffix):
-            return fmt
-    return None
 
 
 def namespace_root(cache_dir: str, access: str) -> str:
@@ -295,18 +228,6 @@ def built_index(record_path: str) -> str | None:
     return os.path.join(os.path.dirname(record_path), os.path.basename(name))
 
 
-# upstream index (sidecar) name suffix -> what kind of index it is
-SIDECAR_EXTENSIONS = ("bai", "tbi", "csi")
-# formats whose unprocessed source an upstream sidecar index can belong to (BGZF text or BAM)
-SIDECAR_FORMATS = ("bam", "vcf", "gff", "gff3", "gtf", "bed", "narrowpeak", "broadpeak")
-
-
-def sidecar_extension(index_url: str) -> str | None:
-    """``bai``, ``tbi`` or ``csi`` as the index URL's name says, or None."""
-    name = url_basename(index_url).lower()
-    return next((ext for ext in SIDECAR_EXTENSIONS if name.endswith("." + ext)), None)
-
-
 def sidecar_path(cache_dir: str, md5: str, fmt: str, access: str, access_url: str, index_url: str) -> str:
     """Where an upstream sidecar index is kept: next to the verified source it indexes."""
     ext = sidecar_extension(index_url)
@@ -341,14 +262,3 @@ def tabix_preset(fmt: str) -> str:
     if kind is None or not KINDS[kind].has_index:
         raise ValueError(f"format {fmt!r} has no index")
     return KINDS[kind].tabix_preset or "bam"
-
-
-def is_local(access_url: str) -> bool:
-    """True for a local path or a file:// URL."""
-    scheme = urlsplit(access_url).scheme.lower()
-    return scheme in ("", "file")
-
-
-def local_path(access_url: str) -> str:
-    """The filesystem path of a local access_url (``file://`` URL or plain path)."""
-    return unquote(urlsplit(access_url).path) if access_url.lower().startswith("file://") else access_url

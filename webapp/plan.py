@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from . import layout, ssr_layout
+from .core.source import MANIFEST_COLUMNS
 from .settings import Settings
 
 MANIFEST_NAME = "manifest.tsv"
@@ -57,14 +58,11 @@ class Resolved:
         return all(os.path.isfile(path) for path in (self.targets or [self.path]))
 
 
-MANIFEST_HEADER = ("id", "access_url", "md5", "format", "index_url", "access", "reference")
-
-
 def manifest_text(source: dict[str, Any], reference: dict[str, Any] | None = None) -> str:
     """The engine manifest for a source: its row, and its reference's row when it names one."""
     rows = [source] + ([reference] if reference is not None else [])
-    return "\t".join(MANIFEST_HEADER) + "\n" + "".join(
-        "\t".join(str(row.get(name) or "") for name in MANIFEST_HEADER) + "\n" for row in rows)
+    return "\t".join(MANIFEST_COLUMNS) + "\n" + "".join(
+        "\t".join(str(row.get(name) or "") for name in MANIFEST_COLUMNS) + "\n" for row in rows)
 
 
 def job_config(settings: Settings) -> dict[str, Any]:

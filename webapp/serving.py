@@ -20,7 +20,6 @@ from werkzeug.wsgi import wrap_file
 from .errors import NotFound, RangeNotSatisfiable
 
 BLOCK = 256 * 1024
-IMMUTABLE = "public, max-age=31536000, immutable"
 RANGE_SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
 CONTENT_TYPES = {".csv": "text/csv", ".tsv": "text/tab-separated-values"}
 

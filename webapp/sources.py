@@ -7,7 +7,6 @@ all the same.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import logging
 import os
@@ -20,13 +19,16 @@ from urllib.parse import urlsplit
 import sqlite_utils
 
 from . import layout, magic
+from .core.errors import Conflict, Invalid
+from .core.policy import host_allowed
+from .core.records import SourceRequest, validate_record
+from .core.source import MANIFEST_COLUMNS
 from .db import transaction
-from .errors import Conflict, Invalid
 from .jobs import now
 from .settings import Settings
 
 log = logging.getLogger(__name__)
-FIELDS = ("id", "access_url", "md5", "format", "index_url", "access", "reference")
+FIELDS = MANIFEST_COLUMNS  # a record's fields; the sources table adds reference_md5, pinned and created_at
 REMOTE_SCHEMES = ("http", "https", "drs")
 UNSAFE = re.compile(r"[\x00-\x1f\x7f;&|`$<>\"'\\]")
 MAX_URL = 4096
@@ -40,16 +42,6 @@ def inside_roots(path: str, roots: tuple[str, ...]) -> str | None:
         if os.path.commonpath([real, real_root]) == real_root:
             return real
     return None
-
-
-def host_allowed(url: str, allowed: tuple[str, ...]) -> bool:
-    """True when the URL's host (or host:port) is on the allowed list."""
-    parts = urlsplit(url)
-    try:
-        host, port = (parts.hostname or "").lower(), parts.port
-    except ValueError:
-        return False
-    return bool(host) and (host in allowed or (port is not None and f"{host}:{port}" in allowed))
 
 
 def check_url(name: str, url: Any, settings: Settings) -> str:
@@ -81,56 +73,14 @@ def check_url(name: str, url: Any, settings: Settings) -> str:
 
 
 def validate(fields: Any, settings: Settings) -> dict[str, Any]:
-    """A complete, normalised source record from request fields; raises Invalid with the reason. ``pinned``
-    (its artifacts are never evicted) is True, False, or None when the request did not say."""
-    if not isinstance(fields, dict):
-        raise Invalid(f"the body must be a JSON object with {', '.join(FIELDS)}")
-    unknown = sorted(set(fields) - set(FIELDS) - {"pinned"})
-    if unknown:
-        raise Invalid(f"unknown field(s): {', '.join(map(str, unknown))}; allowed: {', '.join(FIELDS)}, pinned")
-    pinned = fields.get("pinned")
-    if pinned is not None and not isinstance(pinned, bool):
-        raise Invalid("pinned must be true or false")
-    for name in FIELDS:
-        if fields.get(name) is not None and not isinstance(fields[name], str):
-            raise Invalid(f"{name} must be a string")
-    source_id = fields.get("id") or f"src-{uuid.uuid4().hex[:16]}"
-    if not layout.SOURCE_ID_RE.match(source_id):
-        raise Invalid("id must be 1 to 128 of A-Z a-z 0-9 . _ - (and not '.' or '..')")
-    access_url = check_url("access_url", fields.get("access_url"), settings)
-    md5 = (fields.get("md5") or "").lower()
-    if not layout.MD5_RE.match(md5):
-        raise Invalid("md5 is required: 32 hexadecimal digits")
-    fmt = (fields.get("format") or "").lower() or layout.infer_format(access_url)
-    if fmt is None:
-        raise Invalid(f"format not given and not inferable from {access_url!r}; "
-                      f"use one of: {', '.join(layout.FORMATS)}")
-    if fmt not in layout.FORMATS:
-        raise Invalid(f"format {fmt!r} is not one of: {', '.join(layout.FORMATS)}")
-    access = fields.get("access") or "public"
-    if access not in layout.ACCESS_CLASSES:
-        raise Invalid(f"access must be one of: {', '.join(layout.ACCESS_CLASSES)}")
-    index_url = fields.get("index_url") or ""
-    if index_url:
-        index_url = check_url("index_url", index_url, settings)
-        if fmt not in layout.SIDECAR_FORMATS:
-            raise Invalid(f"format {fmt} has no index: index_url is allowed for "
-                          f"{', '.join(layout.SIDECAR_FORMATS)}")
-        if layout.sidecar_extension(index_url) is None:
-            raise Invalid("index_url must name a .bai, .tbi or .csi file")
-        if layout.is_local(index_url) != layout.is_local(access_url):
-            raise Invalid("index_url and access_url must both be local or both be remote")
-    reference = fields.get("reference") or ""
-    if reference:
-        if fmt not in layout.REFERENCE_FORMATS:
-            raise Invalid(f"format {fmt} takes no reference: reference is allowed for "
-                          f"{', '.join(layout.REFERENCE_FORMATS)}")
-        if not layout.SOURCE_ID_RE.match(reference) or reference == source_id:
-            raise Invalid("reference must be the id of another registered source (a "
-                          f"{'/'.join(layout.REFERENCE_SOURCE_FORMATS)} source)")
-    check_contents(access_url, fmt)
-    return {"id": source_id, "access_url": access_url, "md5": md5, "format": fmt, "index_url": index_url,
-            "access": access, "reference": reference, "pinned": pinned}
+    """A complete, normalised source record from request fields, validated against the one record schema
+    (:func:`webapp.core.records.validate_record`, with ``pinned``) with this deployment's URL policy, and its
+    local contents checked; raises Invalid with the reason. ``pinned`` (its artifacts are never evicted) is
+    True, False, or None when the request did not say."""
+    record = validate_record(fields, check_url=lambda name, url: check_url(name, url, settings),
+                             new_id=lambda: f"src-{uuid.uuid4().hex[:16]}", model=SourceRequest)
+    check_contents(record["access_url"], record["format"])
+    return record
 
 
 def reference_md5(db: sqlite_utils.Database, record: dict[str, str]) -> str:
@@ -269,22 +219,6 @@ def sharing(db: sqlite_utils.Database, record: dict[str, Any], same_format: bool
     if same_format:
         sql, params = sql + " AND format = ?", (*params, record["format"])
     return next(iter(db.query(sql + " LIMIT 1", params)), None) is not None
-
-
-def read_manifest(path: str) -> list[dict[str, str]]:
-    """The rows of a manifest TSV (``id access_url md5 format index_url access reference``); relative local
-    paths are taken from the manifest's folder."""
-    base = os.path.dirname(os.path.abspath(path))
-    rows = []
-    with open(path, newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            fields = {name: (row.get(name) or "").strip() for name in FIELDS}
-            for name in ("access_url", "index_url"):
-                value = fields[name]
-                if value and layout.is_local(value) and not os.path.isabs(layout.local_path(value)):
-                    fields[name] = os.path.normpath(os.path.join(base, layout.local_path(value)))
-            rows.append(fields)
-    return rows
 
 
 def file_md5(path: str) -> str:

@@ -15,6 +15,7 @@ import os
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import jobs, serving, ssr_results, ssr_submit, ssr_tables
+from .core.policy import IMMUTABLE
 from .db import get_db
 from .errors import ApiError, Gone, NotFound
 from .job_record import Job, JobStatus
@@ -113,7 +114,7 @@ def plot_data(job_id: str, plot_key: str):
     if facts["total_rows"] == 0:
         return Response(status=204)
     response = serving.send(
-        path, f"ssr/{os.path.basename(job.workflow_key)}/{os.path.basename(path)}", serving.IMMUTABLE
+        path, f"ssr/{os.path.basename(job.workflow_key)}/{os.path.basename(path)}", IMMUTABLE
     )
     response.headers["Content-Type"] = ssr_results.ARROW_TYPE
     if facts["rows"] < facts["total_rows"]:
@@ -135,7 +136,7 @@ def download_zip(job_id: str):
     _completed(job)
     target = ssr_results.results_zip(job)
     name = f"ssr/{os.path.basename(os.path.dirname(target))}/{ssr_results.ZIP_NAME}"
-    response = serving.send(target, name, serving.IMMUTABLE)
+    response = serving.send(target, name, IMMUTABLE)
     response.headers["Content-Type"] = "application/zip"
     response.headers["Content-Disposition"] = f'attachment; filename="ssr_{job.id}.zip"'
     return response
@@ -156,7 +157,7 @@ def download(job_id: str, rel: str):
     if path is None:
         raise NotFound(f"no result file {rel!r}")
     analysis = os.path.basename(os.path.dirname(os.path.realpath(ssr_results.output_root(job))))
-    return serving.send(path, f"ssr/{analysis}/{rel}", serving.IMMUTABLE)
+    return serving.send(path, f"ssr/{analysis}/{rel}", IMMUTABLE)
 
 
 @bp.get("/api/job/<job_id>/logs")

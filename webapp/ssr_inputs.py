@@ -7,9 +7,10 @@ reason. The checks mirror what the workflow itself refuses, so a queued analysis
 from __future__ import annotations
 
 import csv
-import json
 
-from . import ssr_layout
+from .core import ssr_params
+from .core.errors import Invalid
+from .core.policy import parse_bool
 
 SSR_COLUMNS = {
     "genomeID",
@@ -114,26 +115,17 @@ def check_gene_bed(path: str) -> int:
 
 
 def parse_params(text: str | None) -> dict[str, int]:
-    """perf_params from its JSON string, defaults filled in and values checked."""
-    raw = {}
-    if text and text.strip():
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InputInvalid(f"perf_params is not valid JSON: {error.msg}") from None
-        if not isinstance(raw, dict):
-            raise InputInvalid("perf_params must be a JSON object")
+    """perf_params from its JSON string, defaults filled in and values checked
+    (:func:`webapp.core.ssr_params.parse_params`)."""
     try:
-        return ssr_layout.normalize_params(raw)
-    except ssr_layout.ParamError as error:
-        raise InputInvalid(str(error)) from None
+        return ssr_params.parse_params(text)
+    except Invalid as error:
+        raise InputInvalid(error.detail) from None
 
 
 def parse_flag(text: str | None, name: str) -> bool:
-    """A boolean form field: true/false, 1/0, yes/no, on/off (empty is false)."""
-    value = (text or "").strip().lower()
-    if value in ("", "false", "0", "no", "off"):
-        return False
-    if value in ("true", "1", "yes", "on"):
-        return True
-    raise InputInvalid(f"{name} must be true or false, not {text!r}")
+    """A boolean form field, read by the service's one boolean parser (:func:`webapp.core.policy.parse_bool`)."""
+    try:
+        return parse_bool(text, name)
+    except Invalid as error:
+        raise InputInvalid(error.detail) from None

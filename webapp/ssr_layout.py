@@ -16,73 +16,15 @@ import hashlib
 import json
 import os
 
+# the parameters are the core's (webapp.core.ssr_params); their names are read here as ssr_layout.X
+from .core.ssr_params import (  # noqa: F401
+    NOT_IN_KEY, PARAM_MEANINGS, PARAMS, UNIT_KEYS, ParamError, normalize_params)
+
 VERSION = 1
 SSR_DIR = "ssr"
 KEY_LENGTH = 32
 
-# perf_params: name -> (default, minimum, maximum or None). Defaults are docs/ssr.md's "Inputs".
-PARAMS: dict[str, tuple[int, int, int | None]] = {
-    "mono": (12, 2, 1000),
-    "di": (6, 2, 1000),
-    "tri": (4, 2, 1000),
-    "tetra": (3, 2, 1000),
-    "penta": (3, 2, 1000),
-    "hexa": (2, 2, 1000),
-    "minLen": (1000, 0, None),
-    "maxLen": (10_000_000, 1, None),
-    "unfair": (0, 0, None),
-    "thread": (2, 1, 256),
-    "min_repeat_count": (1, 0, None),
-    "min_genome_count": (2, 0, None),
-}
-# perf_params: name -> what it means, one line (the submission form and the OpenAPI document show these)
-PARAM_MEANINGS: dict[str, str] = {
-    "mono": "fewest repeat units for a 1 bp motif to count as an SSR",
-    "di": "fewest repeat units for a 2 bp motif",
-    "tri": "fewest repeat units for a 3 bp motif",
-    "tetra": "fewest repeat units for a 4 bp motif",
-    "penta": "fewest repeat units for a 5 bp motif",
-    "hexa": "fewest repeat units for a 6 bp motif",
-    "minLen": "shortest genome analysed, in bases (shorter ones are left out)",
-    "maxLen": "longest genome analysed, in bases (longer ones are left out)",
-    "unfair": "most N (ambiguous) bases a genome may hold and still be analysed",
-    "thread": "threads per stage (speed only: it never changes a result)",
-    "min_repeat_count": "a hotspot needs more distinct repeat counts than this in one gene and motif",
-    "min_genome_count": "a hotspot needs more genomes than this carrying the gene's SSR",
-}
-UNIT_KEYS = ("mono", "di", "tri", "tetra", "penta", "hexa")
-NOT_IN_KEY = ("thread",)  # changes speed, never a result
 INPUT_NAMES = {"fasta": "genomes.fa", "categories": "categories.tsv", "gene_bed": "genes.bed"}
-
-
-class ParamError(ValueError):
-    """A perf_params value or key the analysis does not accept; the message says which and why."""
-
-
-def normalize_params(raw: dict | None) -> dict[str, int]:
-    """perf_params with defaults filled in, every value checked (integers in range, minLen <= maxLen)."""
-    raw = dict(raw or {})
-    unknown = sorted(set(raw) - set(PARAMS))
-    if unknown:
-        raise ParamError(f"unknown perf_params key(s): {', '.join(unknown)}; known: {', '.join(PARAMS)}")
-    params = {}
-    for name, (default, low, high) in PARAMS.items():
-        value = raw.get(name, default)
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value.strip())
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ParamError(f"perf_params.{name} must be an integer, not {value!r}")
-        if value < low or (high is not None and value > high):
-            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise ParamError(f"perf_params.{name} = {value} is out of range: it must be {bounds}")
-        params[name] = value
-    if params["minLen"] > params["maxLen"]:
-        raise ParamError(
-            f"perf_params.minLen ({params['minLen']}) is larger than maxLen ({params['maxLen']})"
-        )
-    return params
 
 
 def file_digest(path: str) -> str:

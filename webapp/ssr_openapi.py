@@ -1,10 +1,11 @@
 """The OpenAPI paths of the SSR analysis API (docs/api.md, "SSR analysis"), merged into ``/openapi.json`` by
-:func:`webapp.ssr_api.init_app`. Hand-written, and kept apart from the views so that a document generated from
-the validation can replace it."""
+:func:`webapp.ssr_api.init_app`. The submission's form is generated from the parameters the service validates
+with (:func:`webapp.core.ssr_form.submission_request_body`)."""
 
 from __future__ import annotations
 
-from . import ssr_layout, ssr_tables
+from . import ssr_tables
+from .core.ssr_form import submission_request_body
 from .ssr_results import ARROW_TYPE
 
 
@@ -26,28 +27,6 @@ def openapi_paths() -> dict:
     }
     gone = {**error, "description": "the analysis expired (TRACKPREP_RESULT_TTL_DAYS): its results are gone"}
     json_ok = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
-    multipart = {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["fasta_file"],
-                    "properties": {
-                        "fasta_file": {"type": "string", "format": "binary"},
-                        "categories_file": {"type": "string", "format": "binary"},
-                        "gene_bed": {"type": "string", "format": "binary"},
-                        "reference_id": {"type": "string"},
-                        "perf_params": {
-                            "type": "string",
-                            "description": "JSON object: " + ", ".join(ssr_layout.PARAMS),
-                        },
-                        "flanks": {"type": "boolean"},
-                    },
-                }
-            }
-        },
-    }
     return {
         "/analyze_ssr/": {
             "post": _op(
@@ -56,7 +35,7 @@ def openapi_paths() -> dict:
                  "503": {**error, "description": "queue full (TRACKPREP_MAX_QUEUED_JOBS); see Retry-After"},
                  "507": {**error, "description": "upload quota reached (TRACKPREP_UPLOAD_QUOTA_BYTES, "
                                            "upload_quota_exceeded) or the disk is full (disk_full)"}},
-                body=multipart,
+                body=submission_request_body(),
             )
         },
         "/api/job/{job_id}/status": {"get": _op("SSR job status", {"200": json_ok, "404": error}, [job])},

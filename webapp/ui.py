@@ -21,6 +21,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from . import jobs, layout, plan, retry_after, sources
 from .auth import token_valid
+from .core.source import SOURCE_ID_MAX_LENGTH, SOURCE_ID_PATTERN
 from .db import get_db
 from .errors import NotFound, NotReady
 from .files_api import _alias_urls, artifact_state, visible_source
@@ -85,11 +86,11 @@ def state_of(source: dict) -> dict[str, Any]:
 @bp.get("/")
 def home():
     """The registered sources (paged by id, filterable by id prefix and format) and the recent jobs."""
-    prefix = request.args.get("prefix", "").strip()[:128]
+    prefix = request.args.get("prefix", "").strip()[:SOURCE_ID_MAX_LENGTH]
     fmt = request.args.get("format", "").strip().lower()
     if fmt not in layout.FORMATS:
         fmt = ""
-    after = request.args.get("after", "")[:128]
+    after = request.args.get("after", "")[:SOURCE_ID_MAX_LENGTH]
     rows, total = sources.page(get_db(), prefix=prefix, fmt=fmt, after=after, limit=PAGE_SIZE + 1,
                                include_restricted=token_valid())
     more = len(rows) > PAGE_SIZE
@@ -322,7 +323,7 @@ def _html(description: str) -> dict:
 def _openapi_paths() -> dict[str, Any]:
     """The UI's routes in the OpenAPI document (they are pages, not API, but every route is described)."""
     source = {"name": "source_id", "in": "path", "required": True,
-              "schema": {"type": "string", "pattern": layout.SOURCE_ID_PATTERN}}
+              "schema": {"type": "string", "pattern": SOURCE_ID_PATTERN}}
     error = {"description": "unknown source, or not built yet", "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/Error"}}}}
     page = [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": text}

@@ -20,24 +20,17 @@ import urllib.error
 import urllib.request
 from urllib.parse import quote, unquote, urlsplit
 
-# the repository root (two folders up), for the magic-number table the service checks registrations with
+# the repository root (two folders up), for the magic-number table the service checks registrations with and
+# the host policy it registers sources under
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from webapp import magic  # noqa: E402  (standard library only, like this script)
+from webapp.core.policy import host_allowed  # noqa: E402  (standard library only)
 
 CHUNK = 1 << 20
 
 
 class FetchError(Exception):
     """A refusal or failure, with the sentence the job log shows."""
-
-
-def host_allowed(url: str, allowed: list[str]) -> bool:
-    """True when the URL's host (or host:port) is on the allowed list."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    hostport = f"{host}:{parts.port}" if parts.port else host
-    allowed_lower = {a.lower() for a in allowed}
-    return bool(host) and (host in allowed_lower or hostport in allowed_lower)
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
