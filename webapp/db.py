@@ -62,7 +62,11 @@ CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (workflow_key, created_at);
 CREATE TABLE IF NOT EXISTS dispatchers (
     owner TEXT PRIMARY KEY,         -- host:pid:start, as in jobs.owner
-    beat_at REAL NOT NULL           -- unix time of its last pass (the heartbeat /health reads)
+    beat_at REAL NOT NULL,          -- unix time of its last pass (the heartbeat /health reads)
+    host TEXT NOT NULL DEFAULT '',  -- where it runs, its pid and kernel start time (webapp/workers.py)
+    pid INTEGER,
+    pid_start TEXT,
+    started_at REAL                 -- unix time of its first beat
 );
 """
 
@@ -84,6 +88,10 @@ def connect(path: str) -> sqlite_utils.Database:
 ADDED_COLUMNS = (
     ("sources", "reference", "TEXT NOT NULL DEFAULT ''"),
     ("sources", "reference_md5", "TEXT NOT NULL DEFAULT ''"),
+    ("dispatchers", "host", "TEXT NOT NULL DEFAULT ''"),
+    ("dispatchers", "pid", "INTEGER"),
+    ("dispatchers", "pid_start", "TEXT"),
+    ("dispatchers", "started_at", "REAL"),
 )
 
 
