@@ -73,7 +73,8 @@ def _body(fmt: str, rng: random.Random) -> tuple[str, str, int]:
     lines = []
     for i in range(SIZES["sam"]):
         seq = "".join(rng.choice("ACGT") for _ in range(50))
-        lines.append(f"r{i}\t0\t{rng.choice(contigs)}\t{rng.randrange(1, 4_900_000)}\t60\t50M\t*\t0\t0\t{seq}\t{'I' * 50}\n")
+        pos = rng.randrange(1, 4_900_000)
+        lines.append(f"r{i}\t0\t{rng.choice(contigs)}\t{pos}\t60\t50M\t*\t0\t0\t{seq}\t{'I' * 50}\n")
     return header, "".join(lines), len(lines)
 
 
