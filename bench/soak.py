@@ -206,6 +206,13 @@ class Soak:
             self.start()
 
     # ---- the clients --------------------------------------------------------------------------------------
+    def pause(self, http: requests.Session, seconds: float) -> None:
+        """Wait between requests; a client idle past gunicorn's 2 s keep-alive then opens a new connection (as
+        browsers do) instead of racing the server's close of the old one (a reset no server fault causes)."""
+        self.stop.wait(seconds)
+        if seconds >= 1.0:
+            http.close()
+
     def run_client(self, cls: str, step) -> None:
         http = requests.Session()
         while not self.stop.is_set():
@@ -247,7 +254,7 @@ class Soak:
         if response.status_code != 200 or response.content[:2] != b"\x1f\x8b":
             raise RuntimeError(f"miss {name}: {response.status_code}")
         self.tally.ok("miss", time.perf_counter() - began)
-        self.stop.wait(2.0)
+        self.pause(http, 2.0)
 
     def submit_ssr(self, http: requests.Session, max_len: int) -> requests.Response:
         """The croSSRoad sample; each ``maxLen`` (every genome is shorter) is another analysis, same tables."""
@@ -275,7 +282,7 @@ class Soak:
         again = self.submit_ssr(http, max_len)
         if again.status_code not in (200, 202) or again.json()["job_id"] != job["job_id"]:
             raise RuntimeError(f"identical ssr submission not reused: {again.status_code} {again.text[:200]}")
-        self.stop.wait(2.0)
+        self.pause(http, 2.0)
 
     def cancel(self, http: requests.Session) -> None:
         if self.rng.random() < 0.5:
@@ -287,7 +294,7 @@ class Soak:
             response = self.submit_ssr(http, self.rng.randrange(10_000_000, 20_000_000))
         if response.status_code not in (200, 202):
             raise RuntimeError(f"cancel: queuing answered {response.status_code} {response.text[:200]}")
-        self.stop.wait(self.rng.uniform(0.0, 3.0))
+        self.pause(http, self.rng.uniform(0.0, 3.0))
         began = time.perf_counter()
         answer = http.delete(f"{self.url}/jobs/{response.json()['job_id']}", headers=AUTH, timeout=60)
         if answer.status_code not in (200, 202, 409):  # 409: it had ended already
@@ -297,7 +304,7 @@ class Soak:
         self.tally.count(f"cancel_{job['status']}")
         if job["status"] == "failed":
             raise RuntimeError(f"cancelled job {job['job_id']} failed: {job.get('error')}")
-        self.stop.wait(3.0)
+        self.pause(http, 3.0)
 
     def ops(self, http: requests.Session) -> None:
         for cls, path in (("health", "/health"), ("metrics", "/metrics")):
@@ -306,7 +313,7 @@ class Soak:
             if response.status_code != 200:
                 raise RuntimeError(f"{path}: {response.status_code} {response.text[:200]}")
             self.tally.ok(cls, time.perf_counter() - began)
-        self.stop.wait(1.0)
+        self.pause(http, 1.0)
 
     # ---- resources ----------------------------------------------------------------------------------------
     def sample(self, t0: float) -> None:
@@ -351,6 +358,8 @@ class Soak:
                     "first": values[0] if values else None, "last": values[-1] if values else None,
                     "min": min(values, default=None), "max": max(values, default=None),
                     "slope_per_min": round(slope, 1),
+                    "second_half_slope_per_min": round(slope_per_minute(
+                        [(s[0], s[i]) for s in samples if s[0] >= elapsed / 2]), 1),
                     "slope_pct_of_mean_per_min": round(100 * slope / statistics.fmean(values), 2) if values else None}
         with open("/proc/loadavg") as handle:
             load = handle.read().split()[:3]
@@ -358,7 +367,8 @@ class Soak:
                 "errors": {cls: len(v) for cls, v in self.tally.errors.items()},
                 "error_samples": {cls: v[:3] for cls, v in self.tally.errors.items()},
                 "counts": dict(self.tally.counts), "latency": latency, "resources": resources,
-                "samples": len(self.samples["web"]), "load_average": load,
+                "samples": {side: [[round(s[0]), s[1] >> 20, s[2], s[3]] for s in samples]  # t, RSS MiB, fds, threads
+                            for side, samples in self.samples.items()}, "load_average": load,
                 "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 

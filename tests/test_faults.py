@@ -34,7 +34,7 @@ pytestmark = pytest.mark.faults
 ROUNDS = int(os.environ.get("TRACKPREP_FAULT_ROUNDS") or 20)
 TOOLS = ("samtools", "sort", "bgzip", "gffread", "tabix")
 # which generated source makes each tool run
-TOOL_FORMATS = {"samtools": "sam", "sort": "bed", "bgzip": "bed", "gffread": "gtf", "tabix": "vcf"}
+TOOL_FORMATS = {"samtools": "sam", "sort": "bed", "bgzip": "bed", "gffread": "gtf", "tabix": "bed"}
 CONTIGS = {f"chr{i}": 5_000_000 for i in range(1, 5)}
 MARKS = {"bed": "#fault round ", "gtf": "#fault round ", "vcf": "##fault_round=", "sam": "@CO\tfault round "}
 SIZES = {"bed": 60_000, "vcf": 30_000, "gtf": 6_000, "sam": 30_000}  # records (transcripts for the GTF)
