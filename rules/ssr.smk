@@ -20,16 +20,18 @@ rule ssr_detect:
         f"{SSR_ROOT}/logs/ssr_detect.log",
     benchmark:
         f"{SSR_ROOT}/logs/ssr_detect.benchmark.tsv"
-    threads: 1  # one process: a pool was measured slower on 2 cores (see ssr_m2.py)
+    threads: 2  # forked workers, one byte range of the FASTA each (ssr_scan.py)
     resources:
-        # genomes stream one at a time; the SSR rows (about 1 kB each as Python lists) stay in memory
-        mem_mb=lambda wildcards, input: int(1.5 * input.size_mb) + 300,
+        # each worker holds a 16 MB read block, its current genome and its conserved-SSR counts; only the
+        # flank search (one genome at a time) and the stats rows grow with the input
+        mem_mb=700,
     conda:
         "../envs/python.yaml"
     shell:
         """
         set -euo pipefail
-        python3 {params.script:q} --fasta {input.fasta:q} --out-dir {params.out:q} {params.args} 2> {log:q}
+        python3 {params.script:q} --fasta {input.fasta:q} --out-dir {params.out:q} --workers {threads} \
+            {params.args} 2> {log:q}
         """
 
 
@@ -46,6 +48,8 @@ rule bedtools_ssr_gene_intersect:
         position=script("ssr_gc2.awk"),
     log:
         f"{SSR_ROOT}/logs/bedtools_ssr_gene_intersect.log",
+    benchmark:
+        f"{SSR_ROOT}/logs/bedtools_ssr_gene_intersect.benchmark.tsv"
     threads: 1  # bedtools intersect is single-threaded
     resources:
         # bedtools keeps the gene BED in an interval tree
@@ -62,14 +66,19 @@ rule bedtools_ssr_gene_intersect:
         awk -f {params.check:q} {input.genes:q} > "$tmp/genes.bed"
         header=$(head -n 1 {input.ssrs:q})
         ncol=$(printf '%s\\n' "$header" | awk -F '\\t' '{{print NF}}')
+        printf '%s\\n' "$header" > "$tmp/ssr_non_gene.tsv"
+        # one pass for both SSR tables: -loj gives the -wa -wb rows and the -v rows (null gene) in A order
         {{
             printf '%s\\n' "$header" | awk 'BEGIN {{FS = OFS = "\\t"}} {{$2 = "start1"; $3 = "end1";
                 print $0, "genomeID2", "start2", "end2", "gene", "ssr_position"}}'
-            bedtools intersect -a "$tmp/ssrs.bed" -b "$tmp/genes.bed" -wa -wb | awk -v ncol="$ncol" -f {params.position:q}
+            bedtools intersect -a "$tmp/ssrs.bed" -b "$tmp/genes.bed" -loj \
+                | awk -v ncol="$ncol" -v non_gene="$tmp/ssr_non_gene.tsv.body" -f {params.position:q}
         }} > "$tmp/ssr_genecombo.tsv"
-        {{ printf '%s\\n' "$header"; bedtools intersect -a "$tmp/ssrs.bed" -b "$tmp/genes.bed" -v; }} \
-            > "$tmp/ssr_non_gene.tsv"
-        {{ printf 'genomeID\\tstart\\tend\\tgene\\n'; bedtools intersect -a "$tmp/genes.bed" -b "$tmp/ssrs.bed" -v; }} \
+        touch "$tmp/ssr_non_gene.tsv.body"
+        cat "$tmp/ssr_non_gene.tsv.body" >> "$tmp/ssr_non_gene.tsv"
+        # the genes side needs only the SSRs' positions: bedtools keeps -b in memory
+        cut -f 1-3 "$tmp/ssrs.bed" > "$tmp/ssr_positions.bed"
+        {{ printf 'genomeID\\tstart\\tend\\tgene\\n'; bedtools intersect -a "$tmp/genes.bed" -b "$tmp/ssr_positions.bed" -v; }} \
             > "$tmp/genes_non_ssr.tsv"
         mv "$tmp/ssr_genecombo.tsv" {output.combo:q}.tmp && mv {output.combo:q}.tmp {output.combo:q}
         mv "$tmp/ssr_non_gene.tsv" {output.non_gene:q}.tmp && mv {output.non_gene:q}.tmp {output.non_gene:q}
@@ -88,9 +97,12 @@ rule ssr_hotspots:
         out=ssr_output_dir,
     log:
         f"{SSR_ROOT}/logs/ssr_hotspots.log",
-    threads: 1  # one pass over the SSR-gene rows
+    benchmark:
+        f"{SSR_ROOT}/logs/ssr_hotspots.benchmark.tsv"
+    threads: 1  # two streamed passes over the SSR-gene rows
     resources:
-        # every SSR-gene row is held as Python strings (about ten times its text size)
+        # only the distinct values per (motif, gene) group are held; the reference mode holds every row as
+        # Python strings (about ten times its text size)
         mem_mb=lambda wildcards, input: int(12 * input.size_mb) + 200,
     conda:
         "../envs/python.yaml"

@@ -278,6 +278,76 @@ def service_factory(tmp_path: Path):
         svc.stop(signal.SIGKILL)
 
 
+class Answer:
+    """A Flask test-client response with the `requests` surface the tests use (``.json()``, ``.text``)."""
+
+    def __init__(self, response):
+        self.status_code = response.status_code
+        self.headers = response.headers
+        self.content = response.get_data()
+        self.text = response.get_data(as_text=True)
+        self._json = response.get_json(silent=True)
+
+    def json(self):
+        assert self._json is not None, f"not JSON: {self.text[:300]}"
+        return self._json
+
+
+class InProcessApi:
+    """The whole app (every blueprint, the JSON edge, the range fast path) in this process, through Flask's test
+    client, on a fresh data dir with the real SQLite store, and no dispatcher: jobs are queued but never run.
+
+    For validation and error-shape cases, where a server process is not the point; whatever crosses a process
+    (the dispatcher, range streaming over sockets, real HTTP clients) keeps the real `Service`.
+    """
+
+    def __init__(self, base: Path, env: dict[str, str] | None = None):
+        from webapp import settings as settings_module
+        from webapp.app import create_app
+
+        self.base = base
+        self.data_dir = base / "data"
+        (base / "sources").mkdir(exist_ok=True)
+        self.env = {"TRACKPREP_DATA_DIR": str(self.data_dir), "TRACKPREP_SAMPLES": "none",
+                    "TRACKPREP_SOURCE_ROOTS": f"{TRACKS}:{base / 'sources'}", "TRACKPREP_API_TOKEN": TOKEN,
+                    **(env or {})}
+        self.app = create_app({"TRACKPREP_SETTINGS": settings_module.load(self.env), "TESTING": True})
+        self.client = self.app.test_client()
+
+    def request(self, method: str, path: str, *, headers: dict | None = None, **kwargs) -> Answer:
+        return Answer(self.client.open(path, method=method, headers=headers or {}, **kwargs))
+
+    def get(self, path: str, **kwargs) -> Answer:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs) -> Answer:
+        return self.request("POST", path, **kwargs)
+
+    def delete(self, path: str, **kwargs) -> Answer:
+        return self.request("DELETE", path, **kwargs)
+
+    def register(self, source_id: str, path: str | os.PathLike | None = None, **fields) -> Answer:
+        """POST /files with the token; a local path gets its md5 computed."""
+        body = {"id": source_id, **fields}
+        if path is not None:
+            body.setdefault("access_url", str(path))
+            body.setdefault("md5", md5sum(path))
+        return self.post("/files", json=body, headers=self.auth())
+
+    auth = staticmethod(Service.auth)
+
+    def jobs(self, **params) -> list[dict]:
+        return self.get("/jobs", query_string=params, headers=self.auth()).json()["jobs"]
+
+
+@pytest.fixture
+def api(tmp_path: Path, monkeypatch):
+    """An in-process app (see `InProcessApi`) on a fresh data dir; `api.app`, `api.client` are Flask's own."""
+    # the app points prometheus_client at its data dir through the environment: keep that inside this test
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
+    return InProcessApi(tmp_path)
+
+
 class FileServer:
     """A real HTTP server on 127.0.0.1 serving a folder, whose bodies can be held mid-way.
 

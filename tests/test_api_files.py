@@ -1,10 +1,13 @@
-"""POST /files, GET /files/{id}, the token, the source policy and restricted sources, on a real server."""
+"""POST /files, GET /files/{id}, the token, the source policy and restricted sources.
+
+Validation and refusal cases run the app in process (`api`); what needs a build or the real server's path handling
+runs against a real `trackprep serve` (`service`)."""
 from __future__ import annotations
 
 import shutil
 
 import pytest
-from conftest import TRACKS, Service, md5sum
+from conftest import TRACKS, InProcessApi, Service, md5sum
 
 BAM = TRACKS / "pybedtools_x.bam"
 
@@ -17,22 +20,22 @@ def shared_service(tmp_path_factory):
     svc.stop()
 
 
-def test_registration_needs_the_token(service):
+def test_registration_needs_the_token(api):
     body = {"id": "x", "access_url": str(BAM), "md5": md5sum(BAM)}
-    missing = service.http.post(service.url("/files"), json=body)
+    missing = api.post("/files", json=body)
     assert missing.status_code == 401 and missing.json()["error"] == "unauthorized"
-    wrong = service.http.post(service.url("/files"), json=body, headers={"Authorization": "Bearer nope"})
+    wrong = api.post("/files", json=body, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
-    assert service.get("/files/x").status_code == 404
+    assert api.get("/files/x").status_code == 404
 
 
-def test_without_a_configured_token_protected_calls_are_refused(service_factory):
-    svc = service_factory(TRACKPREP_API_TOKEN="").start()
-    response = svc.register("x", TRACKS / "pybedtools_x.bam")
+def test_without_a_configured_token_protected_calls_are_refused(tmp_path):
+    response = InProcessApi(tmp_path, {"TRACKPREP_API_TOKEN": ""}).register("x", TRACKS / "pybedtools_x.bam")
     assert response.status_code == 403 and "TRACKPREP_API_TOKEN" in response.json()["detail"]
 
 
-def test_register_201_then_same_fields_200_then_different_fields_409(service):
+def test_register_201_then_same_fields_200_then_different_fields_409(api):
+    service = api
     first = service.register("x", TRACKS / "pybedtools_x.bam")
     assert first.status_code == 201
     record = first.json()
@@ -47,12 +50,11 @@ def test_register_201_then_same_fields_200_then_different_fields_409(service):
     assert got["active_job"] is None
 
 
-def test_an_id_is_generated_when_absent(service):
+def test_an_id_is_generated_when_absent(api):
     path = TRACKS / "htslib_bed_file.bed"
-    response = service.http.post(service.url("/files"), json={"access_url": str(path), "md5": md5sum(path)},
-                                 headers=service.auth())
+    response = api.post("/files", json={"access_url": str(path), "md5": md5sum(path)}, headers=api.auth())
     assert response.status_code == 201
-    assert service.get(f"/files/{response.json()['id']}").json()["format"] == "bed"
+    assert api.get(f"/files/{response.json()['id']}").json()["format"] == "bed"
 
 
 @pytest.mark.parametrize("fields, words", [
@@ -77,29 +79,27 @@ def test_an_id_is_generated_when_absent(service):
     ({"index_url": "https://evil.example.org/x.bam.bai"}, "not in TRACKPREP_ALLOWED_HOSTS"),
     ({"index_url": str(TRACKS / "pybedtools_x.bam")}, ".bai, .tbi or .csi"),
 ])
-def test_invalid_fields_are_422_with_the_reason(shared_service, fields, words):
-    service = shared_service
+def test_invalid_fields_are_422_with_the_reason(api, fields, words):
     body = {"id": "x", "access_url": str(BAM), "md5": md5sum(BAM)}
     body.update(fields)
-    response = service.http.post(service.url("/files"), json=body, headers=service.auth())
+    response = api.post("/files", json=body, headers=api.auth())
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "invalid"
     assert words.lower() in response.json()["detail"].lower()
-    assert service.get("/jobs", headers=service.auth()).json()["jobs"] == []
+    assert api.jobs() == [] and api.get("/files/x").status_code == 404
 
 
-def test_non_json_body_is_422(shared_service):
-    service = shared_service
-    response = service.http.post(service.url("/files"), data="id=x", headers=service.auth())
-    assert response.status_code == 422
+def test_non_json_body_is_422(api):
+    response = api.post("/files", data="id=x", headers=api.auth())
+    assert response.status_code == 422 and response.json()["error"] == "invalid"
 
 
-def test_a_symlink_out_of_the_roots_is_refused(service, tmp_path):
-    link = service.base / "sources" / "escape.vcf"
+def test_a_symlink_out_of_the_roots_is_refused(api, tmp_path):
+    link = api.base / "sources" / "escape.vcf"
     outside = tmp_path / "outside.vcf"
     shutil.copy(TRACKS / "htslib_index.vcf", outside)
     link.symlink_to(outside)
-    response = service.register("esc", link)
+    response = api.register("esc", link)
     assert response.status_code == 422 and "outside the source roots" in response.json()["detail"]
 
 
@@ -181,10 +181,9 @@ def test_jobs_listing_filters_and_validates(service):
     assert service.http.delete(service.url(f"/jobs/{job['job_id']}")).status_code == 401
 
 
-def test_a_body_over_the_upload_limit_is_413_json(service_factory):
-    svc = service_factory(TRACKPREP_MAX_UPLOAD_BYTES="1000").start()
-    response = svc.http.post(svc.url("/files"), data=b"x" * 5000,
-                             headers={**svc.auth(), "Content-Type": "application/json"})
+def test_a_body_over_the_upload_limit_is_413_json(tmp_path):
+    svc = InProcessApi(tmp_path, {"TRACKPREP_MAX_UPLOAD_BYTES": "1000"})
+    response = svc.post("/files", data=b"x" * 5000, headers={**svc.auth(), "Content-Type": "application/json"})
     assert response.status_code == 413 and response.json()["detail"]
 
 

@@ -250,7 +250,8 @@ def test_restricted_source_answers_like_data_without_the_token(service):
 
 @pytest.mark.parametrize("query", ["", "?q=", "?q=%20", "?q=a&limit=0", "?q=a&limit=101", "?q=a&limit=abc",
                                    "?q=a&limit=-1", "?q=a&limit=2.5", "?q=a&limit=", "?q=" + "a" * 257])
-def test_bad_parameters_are_400_with_a_reason_and_start_nothing(service, query):
+def test_bad_parameters_are_400_with_a_reason_and_start_nothing(api, query):
+    service = api
     service.register("bed", TRACKS / "htslib_bed_file.bed")
     response = service.get(f"/features/bed{query}")
     assert response.status_code == 400, response.text
@@ -259,7 +260,8 @@ def test_bad_parameters_are_400_with_a_reason_and_start_nothing(service, query):
     assert service.jobs() == []
 
 
-def test_unknown_source_is_404_and_a_format_without_names_is_422(service):
+def test_unknown_source_is_404_and_a_format_without_names_is_422(api):
+    service = api
     assert service.get("/features/nobody?q=a").status_code == 404
     service.register("reads", TRACKS / "pybedtools_x.bam")
     service.register("calls", TRACKS / "htslib_index.vcf")

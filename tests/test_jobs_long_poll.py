@@ -74,7 +74,8 @@ def test_a_finished_job_answers_at_once_and_a_stale_tag_gets_the_current_view(se
     assert stale.status_code == 200 and stale.json() == done
 
 
-def test_bad_wait_values_are_refused_with_a_json_reason(service):
+def test_bad_wait_values_are_refused_with_a_json_reason(api):
+    service = api  # the job stays queued: no dispatcher runs in process
     assert service.register("x", TRACKS / "pybedtools_x.bam").status_code == 201
     job_id = service.get("/data/x").json()["job_id"]
     for bad in ("abc", "-1", "31", "nan"):

@@ -61,8 +61,21 @@ def test_nothing_but_the_test_data_refers_to_the_shared_folder():
         for pattern in ("../shared", "shared/API.md", "shared/ARCHITECTURE.md", "shared/SSR.md"):
             if pattern in text:
                 offenders.append(f"{name}: {pattern}")
-    # config/ssr.yaml is the SSR example over the test data set (croSSRoad sample, 6.5 MB, not packaged)
-    assert [o for o in offenders if not o.startswith("config/ssr.yaml")] == []
+    assert offenders == []
+
+
+def test_the_ssr_example_config_analyses_the_packaged_sample_as_listed():
+    import yaml
+
+    section = yaml.safe_load((REPO / "config" / "ssr.yaml").read_text())["ssr"]
+    listed = {row["file"]: row for row in json.loads((SAMPLES / "MANIFEST.json").read_text())["ssr"]}
+    for role in ("fasta", "categories", "gene_bed"):
+        path = REPO / section[role]
+        assert SAMPLES in path.parents, (role, section[role])
+        row = listed[str(path.relative_to(SAMPLES))]
+        data = path.read_bytes()
+        assert hashlib.md5(data).hexdigest() == row["md5"] and len(data) == row["bytes"]
+        assert f"| {row['file']} |" in (SAMPLES / "LICENSES.md").read_text() and row["license"] == "MIT"
 
 
 def test_the_sample_manifest_lists_exactly_the_shipped_files_with_their_md5_size_and_licence():

@@ -152,3 +152,58 @@ def test_pattern_summary_keeps_common_cores_of_14_or_more():
         ("g2", "2", "q", "+", 1, 30, "ACGTACGTACGTA"),
     ]
     assert ssr_flanks.pattern_summary(rows) == [("1", 2, 14, "ACGTACGTACGTAC")]
+
+
+def test_scan_split_into_parts_writes_what_one_sequential_pass_writes(tmp_path):
+    """ssr_scan cuts the FASTA into byte ranges at record starts and concatenates the workers' part files; the
+    bytes must be those of the one-process path (detect_all + merge + write_table), order and quoting
+    included."""
+    import ssr_io
+    import ssr_scan
+
+    genomes = [
+        ("g1", LEFT + "A" * 14 + RIGHT),
+        ('g"2', (LEFT + "AG" * 7 + RIGHT).lower()),  # an id csv must quote
+        ("g3", LEFT + RIGHT),  # no SSR
+        ("g4", LEFT + "ATC" * 5 + "N" + RIGHT),  # fails the N filter
+        ("g5", LEFT + "CAT" * 5 + RIGHT + "A" * 13 + LEFT),
+    ]
+    fasta = tmp_path / "g.fa"
+    fasta.write_text("".join(f">{gid} desc\n{seq[:30]}\n{seq[30:]}\n" for gid, seq in genomes))
+    categories = tmp_path / "c.tsv"
+    categories.write_text('genomeID\tcountry\tyear\ng1\tSu\tdan\t2022\ng5\tA\t2021.0\ng5\tB\tNA\n'.replace(
+        "Su\tdan", '"Su\tdan"'))
+    columns, table = ssr_m2.read_categories(str(categories))
+    stats, rows = ssr_m2.detect_all(str(fasta), DEFAULT_UNITS, 0, 10**7, 0)
+    header, merged = ssr_m2.merge(rows, stats, columns, table)
+    ssr_io.write_table(str(tmp_path / "ref.tsv"), ssr_m2.REFORMATTED_HEADER, rows)
+    ssr_io.write_table(str(tmp_path / "ref_merged.tsv"), header, merged)
+
+    ranges = ssr_scan.record_ranges(str(fasta), 4, min_part_bytes=1)
+    data = fasta.read_bytes()
+    assert 3 <= len(ranges) <= 4 and ranges[0][0] == 0 and ranges[-1][1] == len(data)
+    assert all(data[start:start + 1] == b">" and data[start - 1:start] == b"\n" for start, _ in ranges[1:])
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+
+    settings = ssr_scan.Settings(DEFAULT_UNITS, 0, 10**7, 0, columns, table)
+    parts = ssr_scan.scan(str(fasta), settings, 4, str(tmp_path), min_part_bytes=1)
+    assert len(parts) == len(ranges)
+    ssr_scan.publish_concatenated(str(tmp_path / "out.tsv"), ssr_m2.REFORMATTED_HEADER,
+                                  [p.reformatted for p in parts])
+    ssr_scan.publish_concatenated(str(tmp_path / "out_merged.tsv"), header, [p.merged for p in parts])
+    assert (tmp_path / "out.tsv").read_bytes() == (tmp_path / "ref.tsv").read_bytes()
+    assert (tmp_path / "out_merged.tsv").read_bytes() == (tmp_path / "ref_merged.tsv").read_bytes()
+    assert b'"g""2"' in (tmp_path / "out.tsv").read_bytes()
+    assert [row for p in parts for row in p.stats] == stats
+    assert ssr_scan.conserved(parts) == ssr_m2.conserved(rows)
+
+
+def test_scan_refuses_a_duplicate_id_split_across_parts(tmp_path):
+    import ssr_scan
+
+    fasta = tmp_path / "dup.fa"
+    fasta.write_text(f">x\n{LEFT}\n>y\n{RIGHT}\n>x\n{LEFT}\n")
+    settings = ssr_scan.Settings(DEFAULT_UNITS, 0, 10**7, 0)
+    assert len(ssr_scan.record_ranges(str(fasta), 3, min_part_bytes=1)) >= 2
+    with pytest.raises(ssr_m2.InputError, match="duplicate record id 'x'"):
+        ssr_scan.scan(str(fasta), settings, 3, str(tmp_path), min_part_bytes=1)

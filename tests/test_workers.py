@@ -46,7 +46,7 @@ def submit(conf, store, source_id: str, access_url: str, md5: str) -> str:
     job, created = jobstore.submit(store, work.kind, work.key, work.targets, work.config, files=work.files,
                                    work_dirs=work.work_dirs)
     assert created
-    return job["id"]
+    return job.id
 
 
 def published(cache: Path) -> list[Path]:
@@ -140,7 +140,7 @@ def test_a_worker_takes_over_a_job_of_a_silent_worker_on_another_host(service_fa
     elsewhere = "otherhost.example:4242:777"
     heartbeat.beat(store, elsewhere)
     claimed = jobstore.claim_next(store, 2, elsewhere)
-    assert claimed["id"] == job_id
+    assert claimed.id == job_id
     assert not workers.gone(store, elsewhere, 3.0)  # it beat just now
     store.execute("UPDATE dispatchers SET beat_at = beat_at - 60 WHERE owner = ?", (elsewhere,))
     assert workers.gone(store, elsewhere, 3.0)
@@ -167,11 +167,11 @@ def test_gone_and_adopt_on_a_real_store(tmp_path):
                           "TRACKPREP_SAMPLES": "none"})
     job_id = submit(conf, store, "v", str(path), md5sum(path))
     jobstore.claim_next(store, 2, dead)
-    assert [job["id"] for job in workers.orphaned(store, 30)] == [job_id]
+    assert [job.id for job in workers.orphaned(store, 30)] == [job_id]
     # two live dispatchers race for the orphan: exactly one wins, and only the winner can re-queue it
     assert workers.adopt(store, job_id, dead, me)
     assert not workers.adopt(store, job_id, dead, "otherhost:2:2")
     assert not workers.hand_back(store, job_id, "otherhost:2:2", "not mine")
     assert workers.orphaned(store, 30) == []
     assert workers.hand_back(store, job_id, me, "re-queued")
-    assert jobstore.get(store, job_id)["status"] == "queued"
+    assert jobstore.get(store, job_id).status == "queued"

@@ -22,14 +22,23 @@ log = logging.getLogger(__name__)
 TRASH = ".trash"
 
 
-def _discard(root: str, path: str) -> bool:
-    """Move a folder out of the cache's namespace and remove it; False when it was not there."""
+def move_aside(root: str, path: str) -> str | None:
+    """Move a folder out of the cache's namespace into ``{root}/.trash/`` in one rename; where it went, or None
+    when it was not there. Remove it with ``shutil.rmtree`` afterwards."""
     trash = os.path.join(root, TRASH)
     os.makedirs(trash, exist_ok=True)
     target = os.path.join(trash, uuid.uuid4().hex)
     try:
         os.rename(path, target)
     except FileNotFoundError:
+        return None
+    return target
+
+
+def _discard(root: str, path: str) -> bool:
+    """Move a folder out of the cache's namespace and remove it; False when it was not there."""
+    target = move_aside(root, path)
+    if target is None:
         return False
     shutil.rmtree(target, ignore_errors=True)
     return True

@@ -1,5 +1,5 @@
 """The ``trackprep`` command: ``serve`` (embedded), ``worker`` (production dispatcher), ``register MANIFEST``
-(sources from a manifest TSV), ``sources list|show|delete``."""
+(sources from a manifest TSV), ``sources list|show|delete``, ``gc [--dry-run]`` (cache limit and result TTL)."""
 from __future__ import annotations
 
 import argparse
@@ -176,7 +176,7 @@ def sources_command(args: argparse.Namespace) -> int:
     if args.action == "show":
         active = source_admin.active_job(settings, db, source)
         shown = {**source, "state": source_admin.artifact_state(settings, db, source),
-                 "active_job": active["id"] if active else None}
+                 "active_job": active.id if active else None}
         print(json.dumps(shown, indent=2))
         return 0
     try:
@@ -187,6 +187,18 @@ def sources_command(args: argparse.Namespace) -> int:
     print(f"deleted {args.id}")
     for path in removed:
         print(f"removed {path}")
+    return 0
+
+
+def gc(args: argparse.Namespace) -> int:
+    """Evict down to the cache limit and expire old jobs now, as the dispatcher does; print what it frees (with
+    ``--dry-run``, what it would free, removing nothing)."""
+    from . import cache_gc
+
+    settings = settings_module.load()
+    metrics.prepare(settings.data_dir)  # evictions count into the service's metrics
+    report = cache_gc.collect(settings, open_store(settings.db_path), dry_run=args.dry_run)
+    print(cache_gc.format_report(settings, report))
     return 0
 
 
@@ -218,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     actions.add_parser("delete", help="remove a source and its cached files no other id shares") \
         .add_argument("id")
     p_sources.set_defaults(func=sources_command)
+    p_gc = commands.add_parser("gc", help="evict least recently served cache items past TRACKPREP_CACHE_MAX_BYTES "
+                                          "and expire jobs past TRACKPREP_RESULT_TTL_DAYS, now")
+    p_gc.add_argument("--dry-run", action="store_true", help="print what would be removed; remove nothing")
+    p_gc.set_defaults(func=gc)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -15,8 +15,9 @@ from contextlib import contextmanager
 
 import sqlite_utils
 
+from .job_record import ACTIVE, sql_values
+
 BUSY_TIMEOUT_MS = 30_000
-ACTIVE_STATES = ("queued", "running")
 _local = threading.local()
 
 SCHEMA = f"""
@@ -56,7 +57,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_one_active_per_key ON jobs (workflow_key)
-    WHERE status IN {ACTIVE_STATES!r};
+    WHERE status IN {sql_values(ACTIVE)};
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (workflow_key, created_at);
@@ -67,6 +68,10 @@ CREATE TABLE IF NOT EXISTS dispatchers (
     pid INTEGER,
     pid_start TEXT,
     started_at REAL                 -- unix time of its first beat
+);
+CREATE TABLE IF NOT EXISTS cache_served (
+    item TEXT PRIMARY KEY,          -- a cache folder relative to the cache dir: v2/bam/<key>, src/<md5>, ...
+    served_at REAL NOT NULL         -- unix time it was last served (written in batches: webapp/cache_usage.py)
 );
 """
 
@@ -88,6 +93,7 @@ def connect(path: str) -> sqlite_utils.Database:
 ADDED_COLUMNS = (
     ("sources", "reference", "TEXT NOT NULL DEFAULT ''"),
     ("sources", "reference_md5", "TEXT NOT NULL DEFAULT ''"),
+    ("sources", "pinned", "INTEGER NOT NULL DEFAULT 0"),  # its artifacts are never evicted (cache_gc.py)
     ("dispatchers", "host", "TEXT NOT NULL DEFAULT ''"),
     ("dispatchers", "pid", "INTEGER"),
     ("dispatchers", "pid_start", "TEXT"),

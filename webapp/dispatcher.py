@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from . import cluster, events, heartbeat, jobs, metrics, procs, workers
+from . import cache_gc, cluster, events, heartbeat, jobs, metrics, procs, workers
 from .db import open_store
-from .jobs import JobStatus
+from .job_record import ACTIVE, Job, JobStatus
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ LOW_SPACE_FRACTION = 0.005
 class Run:
     """One Snakemake subprocess this dispatcher watches."""
 
-    job: dict
+    job: Job
     proc: subprocess.Popen
     progress: events.RunProgress
     deadline: float
@@ -59,10 +59,10 @@ class Run:
     started: float = field(default_factory=time.monotonic)
 
 
-def snakemake_command(settings: Settings, job: dict) -> list[str]:
+def snakemake_command(settings: Settings, job: Job) -> list[str]:
     """The Snakemake command line for a job (run in the job's directory)."""
     cmd = [sys.executable, "-m", "snakemake", "-s", os.path.join(settings.workflow_dir, "Snakefile"),
-           *job["targets"], "--configfile", "job.yaml", "--nolock", "--rerun-incomplete",
+           *job.targets, "--configfile", "job.yaml", "--nolock", "--rerun-incomplete",
            "--cores", str(settings.snakemake_cores), "--logger", "trackprep"]
     if settings.snakemake_profile:
         profile = settings.snakemake_profile
@@ -125,9 +125,9 @@ def disk_full_reason(job_id: str, tail: str, space: list[tuple[str, str, int, in
     return f"the disk is full: {where}; free space and retry the job (POST /jobs/{job_id}/retry)"
 
 
-def job_dirs(job: dict) -> set[str]:
+def job_dirs(job: Job) -> set[str]:
     """The folders a job writes into: its targets' folders and its declared work dirs."""
-    return {os.path.dirname(path) for path in job["targets"]} | set(job.get("work_dirs") or [])
+    return {os.path.dirname(path) for path in job.targets} | set(job.work_dirs)
 
 
 class Dispatcher:
@@ -142,6 +142,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._last_recovery = 0.0
         self._last_beat = 0.0
+        self.collector = cache_gc.Collector(settings)  # evicts and expires in its own thread
 
     # ---- life cycle ----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -154,6 +155,7 @@ class Dispatcher:
     def loop(self) -> None:
         """Claim, watch and finish jobs until :meth:`shutdown`."""
         log.info("dispatcher %s: up to %d jobs at once", self.owner, self.settings.max_concurrent_jobs)
+        self.collector.start()
         while not self._stopping.is_set():
             try:
                 self.tick()
@@ -178,6 +180,7 @@ class Dispatcher:
             for run in list(self.runs.values()):
                 self._watch(run)
             time.sleep(0.05)
+        self.collector.stop()
         heartbeat.forget(self.db, self.owner)
 
     def _beat(self) -> None:
@@ -194,22 +197,22 @@ class Dispatcher:
         if not self._last_beat:
             self._beat()  # seen as live before touching anyone's jobs
         for job in workers.orphaned(self.db, self.settings.heartbeat_timeout):
-            if not workers.adopt(self.db, job["id"], job["owner"], self.owner):
+            if not workers.adopt(self.db, job.id, job.owner, self.owner):
                 continue  # another live dispatcher took it over first
-            host = workers.parse_owner(job["owner"])[0]
+            host = workers.parse_owner(job.owner)[0]
             if host not in ("", procs.HOST):
                 log.warning("job %s: its dispatcher %s on %s is silent; its Snakemake (pid %s there) cannot be "
-                            "stopped from here", job["id"], job["owner"], host, job["pid"])
-            elif procs.alive(job["pid"], job["pid_start"]):
-                log.warning("job %s: stopping Snakemake %s left by dead dispatcher %s", job["id"], job["pid"],
-                            job["owner"])
-                procs.stop_group(job["pid"], lambda job=job: procs.alive(job["pid"], job["pid_start"]),
+                            "stopped from here", job.id, job.owner, host, job.pid)
+            elif procs.alive(job.pid, job.pid_start):
+                log.warning("job %s: stopping Snakemake %s left by dead dispatcher %s", job.id, job.pid,
+                            job.owner)
+                procs.stop_group(job.pid, lambda job=job: procs.alive(job.pid, job.pid_start),
                                  self.settings.cancel_grace)
-            cluster.cancel_cluster_jobs(os.path.join(self.settings.jobs_dir, job["id"]))
-            sweep_temp_files(sorted(job_dirs(job) - self._dirs_of_other_active_jobs(job["id"])))
-            if workers.hand_back(self.db, job["id"], self.owner, "re-queued after its dispatcher stopped"):
-                log.info("job %s re-queued by %s (its dispatcher %s is gone)", job["id"], self.owner,
-                         job["owner"])
+            cluster.cancel_cluster_jobs(os.path.join(self.settings.jobs_dir, job.id))
+            sweep_temp_files(sorted(job_dirs(job) - self._dirs_of_other_active_jobs(job.id)))
+            if workers.hand_back(self.db, job.id, self.owner, "re-queued after its dispatcher stopped"):
+                log.info("job %s re-queued by %s (its dispatcher %s is gone)", job.id, self.owner,
+                         job.owner)
         workers.forget_gone(self.db, self.settings.heartbeat_timeout)
 
     # ---- one pass ------------------------------------------------------------------------------------------
@@ -228,18 +231,18 @@ class Dispatcher:
             try:
                 self._launch(job)
             except Exception as err:  # a job we claimed must never stay 'running' without a process
-                log.exception("job %s: could not start", job["id"])
-                jobs.finish(self.db, job["id"], JobStatus.FAILED, "could not start snakemake",
+                log.exception("job %s: could not start", job.id)
+                jobs.finish(self.db, job.id, JobStatus.FAILED, "could not start snakemake",
                             {"rule": None, "reason": f"could not start snakemake: {err}", "log_tail": ""})
 
-    def _launch(self, job: dict) -> None:
-        job_dir = os.path.join(self.settings.jobs_dir, job["id"])
+    def _launch(self, job: Job) -> None:
+        job_dir = os.path.join(self.settings.jobs_dir, job.id)
         os.makedirs(job_dir, exist_ok=True)
-        for name, text in (job.get("files") or {}).items():
+        for name, text in job.files.items():
             with open(os.path.join(job_dir, os.path.basename(name)), "w", encoding="utf-8") as handle:
                 handle.write(text)
         with open(os.path.join(job_dir, "job.yaml"), "w", encoding="utf-8") as handle:
-            yaml.safe_dump(job["config"], handle, sort_keys=True)
+            yaml.safe_dump(job.config, handle, sort_keys=True)
         events_path = os.path.join(job_dir, events.EVENTS_FILE)
         open(events_path, "w").close()  # a re-queued job starts a fresh event stream
         # the rules' `python3` is this service's interpreter (its environment has pysam and this package), not
@@ -250,27 +253,27 @@ class Dispatcher:
                                                             os.environ.get("PYTHONPATH")])))
         cmd = snakemake_command(self.settings, job)
         with open(os.path.join(job_dir, "snakemake.log"), "ab") as output:
-            output.write(f"\n# attempt {job['attempts']}: {' '.join(cmd)}\n".encode())
+            output.write(f"\n# attempt {job.attempts}: {' '.join(cmd)}\n".encode())
             output.flush()
             proc = subprocess.Popen(cmd, cwd=job_dir, env=env, stdin=subprocess.DEVNULL, stdout=output,
                                     stderr=subprocess.STDOUT, start_new_session=True)
-        jobs.set_process(self.db, job["id"], proc.pid, procs.start_time(proc.pid))
-        self.runs[job["id"]] = Run(job, proc, events.RunProgress(events_path),
+        jobs.set_process(self.db, job.id, proc.pid, procs.start_time(proc.pid))
+        self.runs[job.id] = Run(job, proc, events.RunProgress(events_path),
                                    deadline=time.monotonic() + self.settings.job_timeout)
-        log.info("job %s (%s): started snakemake pid %s for %s", job["id"], job["kind"], proc.pid,
-                 job["workflow_key"])
+        log.info("job %s (%s): started snakemake pid %s for %s", job.id, job.kind, proc.pid,
+                 job.workflow_key)
 
     def _watch(self, run: Run) -> None:
         if run.progress.read():
-            jobs.set_progress(self.db, run.job["id"], run.progress.done, run.progress.total,
+            jobs.set_progress(self.db, run.job.id, run.progress.done, run.progress.total,
                               run.progress.message if run.stop_reason is None else "stopping")
         returncode = run.proc.poll()
         if returncode is not None:
             self._finish(run, returncode)
             return
         if run.stop_reason is None:
-            current = jobs.get(self.db, run.job["id"])
-            if current is not None and current["cancel_requested"]:
+            current = jobs.get(self.db, run.job.id)
+            if current is not None and current.cancel_requested:
                 run.stop_reason = "cancelled"
             elif time.monotonic() > run.deadline:
                 run.stop_reason = "timeout"
@@ -285,71 +288,72 @@ class Dispatcher:
         if run.stop_step == 0:
             # SIGINT lets Snakemake clean up, but it waits for a running tool to end: a long sort outlived a time
             # limit by the whole grace period. The tools get SIGTERM at once; their temp files are swept after.
-            log.info("job %s: stopping (%s): SIGINT to snakemake %s, SIGTERM to its tools", run.job["id"],
+            log.info("job %s: stopping (%s): SIGINT to snakemake %s, SIGTERM to its tools", run.job.id,
                      run.stop_reason, pid)
             procs.signal_process(pid, signal.SIGINT)
             procs.signal_followers(pid, signal.SIGTERM)
         elif run.stop_step == 1:
-            log.info("job %s: SIGTERM to process group %s", run.job["id"], pid)
+            log.info("job %s: SIGTERM to process group %s", run.job.id, pid)
             procs.signal_group(pid, signal.SIGTERM)
         else:
-            log.info("job %s: SIGKILL to process group %s", run.job["id"], pid)
+            log.info("job %s: SIGKILL to process group %s", run.job.id, pid)
             procs.signal_group(pid, signal.SIGKILL)
         run.stop_step += 1
         run.stop_at = time.monotonic()
 
     def _finish(self, run: Run, returncode: int) -> None:
         job = run.job
-        del self.runs[job["id"]]
+        del self.runs[job.id]
         run.progress.read()
-        missing = [path for path in job["targets"] if not os.path.exists(path)]
-        space = disk_space(self.settings, job["id"])  # before the sweep frees what the run left
+        missing = [path for path in job.targets if not os.path.exists(path)]
+        space = disk_space(self.settings, job.id)  # before the sweep frees what the run left
         if returncode != 0 or missing:
             procs.signal_group(run.proc.pid, signal.SIGKILL)  # rules Snakemake left behind
-            cluster.cancel_cluster_jobs(os.path.join(self.settings.jobs_dir, job["id"]))  # and cluster jobs
-            sweep_temp_files(sorted(job_dirs(job) - self._dirs_of_other_active_jobs(job["id"])))
+            cluster.cancel_cluster_jobs(os.path.join(self.settings.jobs_dir, job.id))  # and cluster jobs
+            sweep_temp_files(sorted(job_dirs(job) - self._dirs_of_other_active_jobs(job.id)))
         if returncode == 0 and not missing and run.stop_reason != "timeout":  # done, even if cancelled meanwhile
             total = run.progress.total or run.progress.done
-            jobs.set_progress(self.db, job["id"], total, total, "completed")
-            jobs.finish(self.db, job["id"], JobStatus.COMPLETED, "completed")
+            jobs.set_progress(self.db, job.id, total, total, "completed")
+            jobs.finish(self.db, job.id, JobStatus.COMPLETED, "completed")
+            self.collector.built(job.workflow_key)
         elif run.stop_reason == "shutdown":
-            jobs.requeue(self.db, job["id"], "re-queued: the service stopped while it ran")
+            jobs.requeue(self.db, job.id, "re-queued: the service stopped while it ran")
         elif run.stop_reason == "cancelled":
-            jobs.finish(self.db, job["id"], JobStatus.CANCELLED, "cancelled",
+            jobs.finish(self.db, job.id, JobStatus.CANCELLED, "cancelled",
                         {"rule": run.progress.current_rule, "reason": "cancelled by request", "log_tail": ""})
         elif run.stop_reason == "timeout":
             reason = f"time limit of {self.settings.job_timeout} s exceeded (TRACKPREP_JOB_TIMEOUT)"
-            jobs.finish(self.db, job["id"], JobStatus.FAILED, reason,
+            jobs.finish(self.db, job.id, JobStatus.FAILED, reason,
                         {"rule": run.progress.current_rule, "reason": reason, "log_tail": ""})
         else:
             error = self._failure(job, run.progress, returncode, missing, space)
-            jobs.finish(self.db, job["id"], JobStatus.FAILED, error["reason"], error)
+            jobs.finish(self.db, job.id, JobStatus.FAILED, error["reason"], error)
         self._log_outcome(job, returncode, run.stop_reason)
         if run.stop_reason != "shutdown" or (returncode == 0 and not missing):  # a re-queued run did not end
-            final = jobs.get(self.db, job["id"]) or job
-            metrics.job_finished(job["kind"], final["status"], time.monotonic() - run.started,
+            final = jobs.get(self.db, job.id) or job
+            metrics.job_finished(job.kind, final.status.value, time.monotonic() - run.started,
                                  run.progress.stage_seconds)
 
-    def _log_outcome(self, job: dict, returncode: int, stop_reason: str | None) -> None:
+    def _log_outcome(self, job: Job, returncode: int, stop_reason: str | None) -> None:
         """One line per finished run naming the job, what it built, how it ended and, on failure, why."""
-        final = jobs.get(self.db, job["id"]) or job
-        error = final.get("error") or {}
-        what = f"source {job['source_id']}" if job.get("source_id") else f"{job['kind']} analysis"
-        level = logging.WARNING if final["status"] == JobStatus.FAILED.value else logging.INFO
-        log.log(level, "job %s (%s, %s): %s%s%s [snakemake exit %s%s]", job["id"], job["kind"], what,
-                final["status"], f", rule {error['rule']}" if error.get("rule") else "",
-                f": {error['reason']}" if error.get("reason") and final["status"] != "completed" else "",
+        final = jobs.get(self.db, job.id) or job
+        error = final.error or {}
+        what = f"source {job.source_id}" if job.source_id else f"{job.kind} analysis"
+        level = logging.WARNING if final.status is JobStatus.FAILED else logging.INFO
+        log.log(level, "job %s (%s, %s): %s%s%s [snakemake exit %s%s]", job.id, job.kind, what,
+                final.status.value, f", rule {error['rule']}" if error.get("rule") else "",
+                f": {error['reason']}" if error.get("reason") and final.status is not JobStatus.COMPLETED else "",
                 returncode, f", stopped: {stop_reason}" if stop_reason else "")
 
-    def _failure(self, job: dict, progress: events.RunProgress, returncode: int, missing: list[str],
+    def _failure(self, job: Job, progress: events.RunProgress, returncode: int, missing: list[str],
                  space: list[tuple[str, str, int, int]] | None = None) -> dict:
         """The readable error of a failed run: the failing rule, its tool's last words and its log tail. A run
         that ran out of disk space says so, and where (the tool's own message stays in ``log_tail``)."""
-        snakemake_log = os.path.join(self.settings.jobs_dir, job["id"], "snakemake.log")
+        snakemake_log = os.path.join(self.settings.jobs_dir, job.id, "snakemake.log")
         run_tail = events.file_tail(snakemake_log)
         if returncode > 0 or missing:
-            full = disk_full_reason(job["id"], f"{progress.failed_log_tail or ''}\n{run_tail}",
-                                    space if space is not None else disk_space(self.settings, job["id"]))
+            full = disk_full_reason(job.id, f"{progress.failed_log_tail or ''}\n{run_tail}",
+                                    space if space is not None else disk_space(self.settings, job.id))
             if full is not None:
                 if progress.failed_rule:
                     full = full.replace("; free space", f" (rule {progress.failed_rule} failed); free space", 1)
@@ -373,8 +377,8 @@ class Dispatcher:
     def _dirs_of_other_active_jobs(self, job_id: str) -> set[str]:
         """Folders other queued or running jobs write into: their temp files are not ours to sweep."""
         dirs: set[str] = set()
-        for status in jobs.ACTIVE:
+        for status in ACTIVE:
             for other in jobs.list_jobs(self.db, status=status, limit=10_000, include_private=True):
-                if other["id"] != job_id:
+                if other.id != job_id:
                     dirs |= job_dirs(other)
         return dirs

@@ -50,6 +50,12 @@ class Unauthorized(ApiError):
     status, code = 401, "unauthorized"
 
 
+class Gone(ApiError):
+    """The job expired (TRACKPREP_RESULT_TTL_DAYS): its results and log were removed (410 Gone)."""
+
+    status, code = 410, "expired"
+
+
 class RangeNotSatisfiable(ApiError):
     """The Range header cannot be served."""
 

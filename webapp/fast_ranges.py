@@ -28,7 +28,7 @@ from typing import Any
 
 from werkzeug.http import http_date
 
-from . import layout, metrics, plan, serving, sources
+from . import cache_usage, layout, metrics, plan, serving, sources
 from .db import thread_db
 from .errors import RangeNotSatisfiable
 from .settings import Settings
@@ -151,6 +151,7 @@ class RangeFastPath:
         if len(body) != length:  # replaced while we read: let Flask answer from a fresh open
             return self.app(environ, start_response)
         metrics.cache_hit(environ["PATH_INFO"])
+        cache_usage.served(self.settings, path)  # in memory; written in batches
         start_response("206 PARTIAL CONTENT", [
             ("Accept-Ranges", "bytes"),
             ("ETag", serving.etag_for(path, stat)),

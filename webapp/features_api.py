@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from . import feature_index, layout, plan
+from . import cache_usage, feature_index, layout, plan
 from .errors import ApiError, Invalid, NotFound
 from .files_api import start_build, visible_source
 
@@ -57,6 +57,7 @@ def search(source_id: str):
         pending = start_build(source, resolved, "feature index")
         if pending is not None:
             return pending
+    cache_usage.served(current_app.config["TRACKPREP_SETTINGS"], resolved.path)  # its artifact is in use
     db = feature_index.connect(resolved.path)
     try:
         features = feature_index.search(db, query, limit)

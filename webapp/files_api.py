@@ -5,7 +5,7 @@ import os
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
-from . import jobs, layout, metrics, plan, serving, source_admin, sources
+from . import cache_usage, jobs, layout, metrics, plan, serving, source_admin, sources
 from .auth import require_token, token_valid
 from .db import get_db
 from .errors import BuildFailed, Invalid, NotFound, NotReady
@@ -66,7 +66,17 @@ def _serve(source: dict, what: str, raw: bool, alias: bool, index_suffix: str | 
             built = resolved.path.rsplit(".", 1)[-1]
             raise NotFound(f"the artifact of source {source['id']!r} is indexed with {built.upper()}, not "
                            f"{index_suffix[1:].upper()}: use the .{built} name (GET /files/{source['id']})")
-        response = serving.send(resolved.path, resolved.path, cache_control)
+        # the stream holds a lease on the artifact's folder until the server closes the file: never evicted
+        # while read (webapp/cache_usage.py)
+        release = cache_usage.open_stream(settings, resolved.path) if request.method == "GET" else None
+        try:
+            response = serving.send(resolved.path, resolved.path, cache_control, release)
+        except NotFound:
+            if resolved.ready():
+                raise
+            return _serve(source, what, raw, alias, index_suffix)  # evicted since we looked: a miss
+        if release is not None:  # a HEAD probes; it does not count as a use
+            cache_usage.served(settings, resolved.path)
         metrics.cache_hit(request.path)
         return response
     if request.method == "HEAD":
@@ -169,6 +179,7 @@ def _describe(source: dict) -> dict:
     """The record plus its alias URLs, which artifacts exist, the active job and a remembered failure."""
     settings = _settings()
     record = {name: source[name] for name in (*sources.FIELDS, "created_at")}
+    record["pinned"] = bool(source["pinned"])
     record["aliases"] = _alias_urls(source)
     record["artifacts"] = {}
     resolved_files, active, failed = artifact_state(source)
@@ -227,7 +238,8 @@ def list_files():
             continue
         if len(found) == limit:  # one more exists: the page ends here
             return jsonify(files=found, next=found[-1]["id"])
-        found.append({**{name: source[name] for name in (*sources.FIELDS, "created_at")}, "state": current,
+        found.append({**{name: source[name] for name in (*sources.FIELDS, "created_at")},
+                      "pinned": bool(source["pinned"]), "state": current,
                       "url": url_for("files.get_file", source_id=source["id"])})
     return jsonify(files=found, next=None)
 

@@ -1,4 +1,6 @@
 """The job store: plain functions over the ``jobs`` table that the views, the dispatcher and the CLI all call.
+Every query on that table is here (its schema is in :mod:`webapp.db`); jobs come back as
+:class:`webapp.job_record.Job` records.
 
 A job is generic: ``kind`` ('preprocess', 'ssr', ...), ``workflow_key`` (the target cache directory),
 ``targets`` (absolute paths Snakemake is asked for) and ``config`` (written to the job's ``job.yaml``). The
@@ -12,35 +14,22 @@ import os
 import sqlite3
 import threading
 import uuid
-from datetime import datetime, timezone
-from enum import Enum
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import sqlite_utils
 
 from .db import transaction
 from .errors import QueueFull
+from .job_record import ACTIVE, Job, JobStatus, placeholders, values
 from .layout import ARTIFACT_RECORD, CONVERSION_REPORT, built_index
 
 # Set whenever a job is queued, so an in-process dispatcher starts it without waiting for its next poll.
 wakeup = threading.Event()
 
 
-class JobStatus(str, Enum):
-    """Every state a job can be in, stored as its string."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
 QUEUE_RETRY_AFTER = "30"  # seconds a refused miss or submission is told to wait (queue full)
-ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
-TERMINAL = (JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
-_JSON_COLUMNS = ("targets", "config", "files", "work_dirs", "error")
 
 
 def now() -> str:
@@ -48,37 +37,39 @@ def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _decode(row: dict[str, Any] | None) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    job = dict(row)
-    for column in _JSON_COLUMNS:
-        if job.get(column) is not None:
-            job[column] = json.loads(job[column])
-    return job
+def _all(db: sqlite_utils.Database, sql: str, params: tuple = ()) -> list[Job]:
+    return [Job.from_row(row) for row in db.query(sql, params)]
 
 
-def _one(db: sqlite_utils.Database, sql: str, params: tuple = ()) -> dict[str, Any] | None:
-    return _decode(next(iter(db.query(sql, params)), None))
+def _one(db: sqlite_utils.Database, sql: str, params: tuple = ()) -> Job | None:
+    row = next(iter(db.query(sql, params)), None)
+    return None if row is None else Job.from_row(row)
 
 
-def get(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:
+def get(db: sqlite_utils.Database, job_id: str) -> Job | None:
     """The job with this id, or None."""
     return _one(db, "SELECT * FROM jobs WHERE id = ?", (job_id,))
 
 
-def active_for_key(db: sqlite_utils.Database, workflow_key: str) -> dict[str, Any] | None:
+def active_for_key(db: sqlite_utils.Database, workflow_key: str) -> Job | None:
     """The queued or running job for a workflow key, if any."""
-    return _one(db, f"SELECT * FROM jobs WHERE workflow_key = ? AND status IN {ACTIVE!r}", (workflow_key,))
+    return _one(db, f"SELECT * FROM jobs WHERE workflow_key = ? AND status IN {placeholders(ACTIVE)}",
+                (workflow_key, *values(ACTIVE)))
 
 
-def latest_for_key(db: sqlite_utils.Database, workflow_key: str, since: str) -> dict[str, Any] | None:
+def latest_for_key(db: sqlite_utils.Database, workflow_key: str, since: str) -> Job | None:
     """The newest job for a workflow key created at or after ``since`` (ISO timestamp), whatever its state."""
     return _one(db, "SELECT * FROM jobs WHERE workflow_key = ? AND created_at >= ?"
                     " ORDER BY created_at DESC, rowid DESC LIMIT 1", (workflow_key, since))
 
 
-def remembered_failure(db: sqlite_utils.Database, workflow_key: str, since: str) -> dict[str, Any] | None:
+def latest_completed(db: sqlite_utils.Database, workflow_key: str) -> Job | None:
+    """The job that most recently completed a workflow key, if any did."""
+    return _one(db, "SELECT * FROM jobs WHERE workflow_key = ? AND status = ? ORDER BY finished_at DESC LIMIT 1",
+                (workflow_key, JobStatus.COMPLETED.value))
+
+
+def remembered_failure(db: sqlite_utils.Database, workflow_key: str, since: str) -> Job | None:
     """The failed job that still answers for a workflow key: the newest job since ``since``, if it failed.
 
     A source that failed to build fails the same way on every try, so requests get that failure instead of a
@@ -87,14 +78,14 @@ def remembered_failure(db: sqlite_utils.Database, workflow_key: str, since: str)
     cancelled job is not a failure of the source and is not remembered.
     """
     job = latest_for_key(db, workflow_key, since)
-    return job if job is not None and job["status"] == JobStatus.FAILED.value else None
+    return job if job is not None and job.status is JobStatus.FAILED else None
 
 
-def retry(db: sqlite_utils.Database, job: dict[str, Any]) -> tuple[dict[str, Any] | None, bool]:
+def retry(db: sqlite_utils.Database, job: Job) -> tuple[Job | None, bool]:
     """Queue a failed or cancelled job's work again (or attach to the job already running it)."""
-    return submit(db, job["kind"], job["workflow_key"], job["targets"], job["config"], files=job["files"],
-                  work_dirs=job["work_dirs"], source_id=job["source_id"], private=bool(job["private"]),
-                  satisfied=lambda: all(os.path.isfile(path) for path in job["targets"]))
+    return submit(db, job.kind, job.workflow_key, job.targets, job.config, files=job.files,
+                  work_dirs=job.work_dirs, source_id=job.source_id, private=job.private,
+                  satisfied=lambda: all(os.path.isfile(path) for path in job.targets))
 
 
 def queued_count(db: sqlite_utils.Database) -> int:
@@ -106,7 +97,7 @@ def submit(db: sqlite_utils.Database, kind: str, workflow_key: str, targets: lis
            config: dict[str, Any], *, files: dict[str, str] | None = None, work_dirs: list[str] | None = None,
            source_id: str | None = None, private: bool = False,
            satisfied: Callable[[], bool] | None = None,
-           max_queued: int | None = None) -> tuple[dict[str, Any] | None, bool]:
+           max_queued: int | None = None) -> tuple[Job | None, bool]:
     """Attach to the active job for ``workflow_key`` or queue a new one: ``(job, created)``.
 
     ``files`` are written into the job's working directory before Snakemake starts (config values may name
@@ -142,7 +133,7 @@ def submit(db: sqlite_utils.Database, kind: str, workflow_key: str, targets: lis
                     " private, status, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (job_id, kind, workflow_key, json.dumps(list(targets)), json.dumps(config),
                      json.dumps(files or {}), json.dumps(list(work_dirs or [])), source_id, int(private),
-                     JobStatus.QUEUED.value, "queued", now()),
+                     JobStatus.QUEUED.value, JobStatus.QUEUED.value, now()),  # the first message: its state
                 )
                 job = get(db, job_id)
         except sqlite3.IntegrityError:
@@ -160,8 +151,8 @@ def submit(db: sqlite_utils.Database, kind: str, workflow_key: str, targets: lis
 SUBMITTER_KINDS = ("ssr",)
 
 
-def list_jobs(db: sqlite_utils.Database, status: str | None = None, kind: str | None = None,
-              limit: int = 100, include_private: bool = False) -> list[dict[str, Any]]:
+def list_jobs(db: sqlite_utils.Database, status: JobStatus | None = None, kind: str | None = None,
+              limit: int = 100, include_private: bool = False) -> list[Job]:
     """Recent jobs, newest first, optionally of one status and/or kind. Without ``include_private`` (the
     operator's token) neither jobs built from restricted sources nor submitters' jobs are listed."""
     where, params = [], []
@@ -170,14 +161,12 @@ def list_jobs(db: sqlite_utils.Database, status: str | None = None, kind: str | 
         params.extend(SUBMITTER_KINDS)
     if status:
         where.append("status = ?")
-        params.append(status)
+        params.append(JobStatus(status).value)
     if kind:
         where.append("kind = ?")
         params.append(kind)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    rows = db.query(f"SELECT * FROM jobs {clause} ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                    (*params, limit))
-    return [_decode(row) for row in rows]
+    return _all(db, f"SELECT * FROM jobs {clause} ORDER BY created_at DESC, rowid DESC LIMIT ?", (*params, limit))
 
 
 def counts(db: sqlite_utils.Database) -> dict[str, int]:
@@ -187,44 +176,51 @@ def counts(db: sqlite_utils.Database) -> dict[str, int]:
     return {status.value: found.get(status.value, 0) for status in JobStatus}
 
 
-def queue_position(db: sqlite_utils.Database, job: dict[str, Any]) -> int | None:
+def counts_by_kind(db: sqlite_utils.Database) -> dict[tuple[str, str], int]:
+    """How many jobs of each kind are in each state: ``{(kind, status): n}`` over the pairs that occur."""
+    rows = db.query("SELECT kind, status, count(*) AS n FROM jobs GROUP BY kind, status")
+    return {(row["kind"], row["status"]): row["n"] for row in rows}
+
+
+def queue_position(db: sqlite_utils.Database, job: Job) -> int | None:
     """1 for the next queued job to start, None when the job is not queued."""
-    if job["status"] != JobStatus.QUEUED.value:
+    if job.status is not JobStatus.QUEUED:
         return None
     row = next(iter(db.query(
-        "SELECT count(*) AS n FROM jobs WHERE status = 'queued'"
-        " AND (created_at < ? OR (created_at = ? AND id < ?))",
-        (job["created_at"], job["created_at"], job["id"]))))
+        "SELECT count(*) AS n FROM jobs WHERE status = ? AND (created_at < ? OR (created_at = ? AND id < ?))",
+        (JobStatus.QUEUED.value, job.created_at, job.created_at, job.id))))
     return row["n"] + 1
 
 
-def request_cancel(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:
+def request_cancel(db: sqlite_utils.Database, job_id: str) -> Job | None:
     """Cancel a job: a queued one at once, a running one by flagging it for its dispatcher to stop."""
     with transaction(db):
         job = get(db, job_id)
         if job is None:
             return None
-        if job["status"] == JobStatus.QUEUED.value:
-            db.execute("UPDATE jobs SET status = 'cancelled', message = 'cancelled before it started',"
-                       " cancel_requested = 1, finished_at = ? WHERE id = ?", (now(), job_id))
-        elif job["status"] == JobStatus.RUNNING.value:
+        if job.status is JobStatus.QUEUED:
+            db.execute("UPDATE jobs SET status = ?, message = 'cancelled before it started', cancel_requested = 1,"
+                       " finished_at = ? WHERE id = ?", (JobStatus.CANCELLED.value, now(), job_id))
+        elif job.status is JobStatus.RUNNING:
             db.execute("UPDATE jobs SET cancel_requested = 1, message = 'cancelling' WHERE id = ?", (job_id,))
     return get(db, job_id)
 
 
-def claim_next(db: sqlite_utils.Database, max_running: int, owner: str) -> dict[str, Any] | None:
+def claim_next(db: sqlite_utils.Database, max_running: int, owner: str) -> Job | None:
     """Take the oldest queued job if fewer than ``max_running`` run (counted over every process)."""
     with transaction(db):
-        running = next(iter(db.query("SELECT count(*) AS n FROM jobs WHERE status = 'running'")))["n"]
+        running = next(iter(db.query("SELECT count(*) AS n FROM jobs WHERE status = ?",
+                                     (JobStatus.RUNNING.value,))))["n"]
         if running >= max_running:
             return None
-        job = _one(db, "SELECT * FROM jobs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1")
+        job = _one(db, "SELECT * FROM jobs WHERE status = ? ORDER BY created_at, id LIMIT 1",
+                   (JobStatus.QUEUED.value,))
         if job is None:
             return None
-        db.execute("UPDATE jobs SET status = 'running', owner = ?, started_at = ?, attempts = attempts + 1,"
+        db.execute("UPDATE jobs SET status = ?, owner = ?, started_at = ?, attempts = attempts + 1,"
                    " pid = NULL, pid_start = NULL, message = 'starting' WHERE id = ?",
-                   (owner, now(), job["id"]))
-    return get(db, job["id"])
+                   (JobStatus.RUNNING.value, owner, now(), job.id))
+    return get(db, job.id)
 
 
 def set_process(db: sqlite_utils.Database, job_id: str, pid: int, pid_start: str | None) -> None:
@@ -251,23 +247,15 @@ def finish(db: sqlite_utils.Database, job_id: str, status: JobStatus, message: s
 def requeue(db: sqlite_utils.Database, job_id: str, message: str) -> None:
     """Put a running job back in the queue (its finished stages stay in the cache)."""
     with transaction(db):
-        db.execute("UPDATE jobs SET status = 'queued', owner = NULL, pid = NULL, pid_start = NULL,"
-                   " message = ? WHERE id = ? AND status = 'running'", (message, job_id))
+        db.execute("UPDATE jobs SET status = ?, owner = NULL, pid = NULL, pid_start = NULL,"
+                   " message = ? WHERE id = ? AND status = ?",
+                   (JobStatus.QUEUED.value, message, job_id, JobStatus.RUNNING.value))
     wakeup.set()
 
 
-def running(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def running(db: sqlite_utils.Database) -> list[Job]:
     """Every running job, whichever dispatcher owns it."""
-    rows = db.query("SELECT * FROM jobs WHERE status = 'running' ORDER BY started_at")
-    return [_decode(row) for row in rows]
-
-
-def progress(job: dict[str, Any]) -> float:
-    """0..1: finished stages over all stages (1 for a completed job)."""
-    if job["status"] == JobStatus.COMPLETED.value:
-        return 1.0
-    total = job.get("stages_total") or 0
-    return round(min(job["stages_done"] / total, 1.0), 4) if total else 0.0
+    return _all(db, "SELECT * FROM jobs WHERE status = ? ORDER BY started_at", (JobStatus.RUNNING.value,))
 
 
 def read_conversion(artifact_dir: str) -> dict[str, Any] | None:
@@ -279,45 +267,45 @@ def read_conversion(artifact_dir: str) -> dict[str, Any] | None:
         return None
 
 
-def artifact_files(job: dict[str, Any]) -> list[str]:
+def artifact_files(job: Job) -> list[str]:
     """The files a completed job published: its targets, with an artifact's record replaced by the index it
     names (BAI/TBI or CSI: known only once the data was built)."""
     files = []
-    for path in job["targets"]:
+    for path in job.targets:
         if os.path.basename(path) == ARTIFACT_RECORD:
             index = built_index(path)
-            if index is not None and index not in job["targets"]:
+            if index is not None and index not in job.targets:
                 files.append(index)
         else:
             files.append(path)
     return files
 
 
-def conversion_report(job: dict[str, Any]) -> dict[str, Any] | None:
+def conversion_report(job: Job) -> dict[str, Any] | None:
     """The conversion report of a completed preprocess job, if its artifact was converted."""
-    if job["status"] != JobStatus.COMPLETED.value or job["kind"] != "preprocess":
+    if job.status is not JobStatus.COMPLETED or job.kind != "preprocess":
         return None
-    return read_conversion(job["workflow_key"])
+    return read_conversion(job.workflow_key)
 
 
-def public_view(db: sqlite_utils.Database, job: dict[str, Any], cache_dir: str) -> dict[str, Any]:
+def public_view(db: sqlite_utils.Database, job: Job, cache_dir: str) -> dict[str, Any]:
     """The job as ``GET /jobs/{id}`` shows it; artifacts are named relative to the cache. A conversion that
     dropped records says so in ``conversion`` and ``warnings``."""
-    completed = job["status"] == JobStatus.COMPLETED.value
+    completed = job.status is JobStatus.COMPLETED
     report = conversion_report(job)
     return {
-        "job_id": job["id"],
-        "kind": job["kind"],
-        "status": job["status"],
-        "stages_done": job["stages_done"],
-        "stages_total": job["stages_total"],
-        "progress": progress(job),
-        "message": job["message"],
+        "job_id": job.id,
+        "kind": job.kind,
+        "status": job.status.value,
+        "stages_done": job.stages_done,
+        "stages_total": job.stages_total,
+        "progress": job.progress,
+        "message": job.message,
         "artifacts": [os.path.relpath(path, cache_dir) for path in artifact_files(job)] if completed else [],
-        "error": job["error"],
-        "created_at": job["created_at"],
-        "started_at": job["started_at"],
-        "finished_at": job["finished_at"],
+        "error": job.error,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
         "queue_position": queue_position(db, job),
         "conversion": report,
         "warnings": (report or {}).get("warnings", []),

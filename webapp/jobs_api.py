@@ -9,6 +9,7 @@ import time
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from . import jobs
+from .job_record import Job, JobStatus
 from .auth import require_token, token_valid
 from .db import get_db
 from .errors import Conflict, Invalid, NotFound
@@ -23,15 +24,15 @@ MAX_LONG_POLLS = 8
 _long_polls = threading.BoundedSemaphore(MAX_LONG_POLLS)
 
 
-def visible_job(job_id: str) -> dict:
+def visible_job(job_id: str) -> Job:
     """The job, if this caller may see it (a job built from a restricted source needs the token)."""
     job = jobs.get(get_db(), job_id) if len(job_id) <= 64 else None
-    if job is None or (job["private"] and not token_valid()):
+    if job is None or (job.private and not token_valid()):
         raise NotFound(f"no job with id {job_id!r}")
     return job
 
 
-def _view(job: dict) -> dict:
+def _view(job: Job) -> dict:
     return jobs.public_view(get_db(), job, current_app.config["TRACKPREP_SETTINGS"].cache_dir)
 
 
@@ -72,7 +73,7 @@ def get_job(job_id: str) -> Response:
     view = _view(job)
     seen = request.headers.get("If-None-Match")
     baseline = _etag(view)
-    if wait and job["status"] not in jobs.TERMINAL and _unchanged(view, seen, baseline) \
+    if wait and not job.terminal and _unchanged(view, seen, baseline) \
             and _long_polls.acquire(blocking=False):
         try:
             deadline = time.monotonic() + wait
@@ -80,7 +81,7 @@ def get_job(job_id: str) -> Response:
                 time.sleep(min(WAIT_STEP, max(0.0, deadline - time.monotonic())))
                 job = visible_job(job_id)
                 view = _view(job)
-                if job["status"] in jobs.TERMINAL or not _unchanged(view, seen, baseline):
+                if job.terminal or not _unchanged(view, seen, baseline):
                     break
         finally:
             _long_polls.release()
@@ -94,8 +95,8 @@ def get_job(job_id: str) -> Response:
 def list_jobs():
     """Recent jobs, newest first, filterable by status and kind."""
     status = request.args.get("status") or None
-    if status is not None and status not in {s.value for s in jobs.JobStatus}:
-        raise Invalid(f"status must be one of: {', '.join(s.value for s in jobs.JobStatus)}")
+    if status is not None and status not in {s.value for s in JobStatus}:
+        raise Invalid(f"status must be one of: {', '.join(s.value for s in JobStatus)}")
     kind = request.args.get("kind") or None
     try:
         limit = int(request.args.get("limit", "100"))
@@ -103,7 +104,8 @@ def list_jobs():
         raise Invalid("limit must be an integer") from None
     if not 1 <= limit <= 1000:
         raise Invalid("limit must be between 1 and 1000")
-    found = jobs.list_jobs(get_db(), status=status, kind=kind, limit=limit, include_private=token_valid())
+    found = jobs.list_jobs(get_db(), status=JobStatus(status) if status else None, kind=kind, limit=limit,
+                           include_private=token_valid())
     return jsonify(jobs=[_view(job) for job in found])
 
 
@@ -112,15 +114,15 @@ def cancel_job(job_id: str):
     """Cancel (token): a queued job at once, a running one by stopping its Snakemake."""
     require_token()
     job = visible_job(job_id)
-    if job["status"] in jobs.TERMINAL:
-        raise Conflict(f"job {job_id} has already ended ({job['status']})")
+    if job.terminal:
+        raise Conflict(f"job {job_id} has already ended ({job.status.value})")
     job = jobs.request_cancel(get_db(), job_id)
     deadline = time.monotonic() + CANCEL_WAIT
-    while job["status"] not in jobs.TERMINAL and time.monotonic() < deadline:
+    while not job.terminal and time.monotonic() < deadline:
         time.sleep(0.1)
         job = jobs.get(get_db(), job_id)
     response = jsonify(_view(job))
-    response.status_code = 200 if job["status"] in jobs.TERMINAL else 202
+    response.status_code = 200 if job.terminal else 202
     return response
 
 
@@ -129,12 +131,12 @@ def retry_job(job_id: str):
     """Run a failed or cancelled job's work again (token); its source's remembered failure is forgotten."""
     require_token()
     job = visible_job(job_id)
-    if job["status"] not in (jobs.JobStatus.FAILED.value, jobs.JobStatus.CANCELLED.value):
-        raise Conflict(f"job {job_id} is {job['status']}: only a failed or cancelled job can be retried")
+    if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise Conflict(f"job {job_id} is {job.status.value}: only a failed or cancelled job can be retried")
     again, _created = jobs.retry(get_db(), job)
     if again is None:
         raise Conflict(f"the targets of job {job_id} are built already: nothing to retry")
     response = jsonify(_view(again))
     response.status_code = 202
-    response.headers["Location"] = url_for("jobs.get_job", job_id=again["id"])
+    response.headers["Location"] = url_for("jobs.get_job", job_id=again.id)
     return response

@@ -28,6 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from . import heartbeat, jobs, uploads
 from .db import thread_db
+from .job_record import TERMINAL, JobStatus
 from .settings import Settings
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -106,7 +107,7 @@ def _get() -> dict[str, Any]:
                                    "Run time of finished jobs (stage=job) and of each of their stages (rule)",
                                    ["kind", "stage"], buckets=DURATION_BUCKETS, registry=None),
             )
-            _instruments["evictions"].inc(0)  # exported at 0 until eviction exists
+            _instruments["evictions"].inc(0)  # exported at 0 before the first eviction
     return _instruments
 
 
@@ -123,6 +124,11 @@ def cache_hit(path: str) -> None:
 def cache_miss(path: str) -> None:
     """A request that needs an artifact built."""
     _get()["misses"].labels(route_class(path)).inc()
+
+
+def cache_evicted(count: int = 1) -> None:
+    """Cache items (artifacts, verified sources) evicted to keep the cache under its limit (webapp/cache_gc.py)."""
+    _get()["evictions"].inc(count)
 
 
 def job_finished(kind: str, status: str, seconds: float, stages: Iterable[tuple[str, float]]) -> None:
@@ -203,13 +209,12 @@ class StoreCollector:
         db = thread_db(settings.db_path)
         by_kind = GaugeMetricFamily("trackprep_jobs", "Jobs in the store by kind and state",
                                     labels=["kind", "state"])
-        counted = {(row["kind"], row["status"]): row["n"] for row in
-                   db.query("SELECT kind, status, count(*) AS n FROM jobs GROUP BY kind, status")}
+        counted = jobs.counts_by_kind(db)
         for kind in sorted(set(JOB_KINDS) | {kind for kind, _ in counted}):
-            for state in jobs.JobStatus:
+            for state in JobStatus:
                 by_kind.add_metric([kind, state.value], counted.get((kind, state.value), 0))
         yield by_kind
-        queued = sum(n for (_kind, state), n in counted.items() if state == jobs.JobStatus.QUEUED.value)
+        queued = sum(n for (_kind, state), n in counted.items() if state == JobStatus.QUEUED.value)
         yield GaugeMetricFamily("trackprep_queue_length", "Jobs waiting in the queue", value=queued)
         yield GaugeMetricFamily("trackprep_max_queued_jobs", "The queue limit (TRACKPREP_MAX_QUEUED_JOBS)",
                                 value=settings.max_queued_jobs)
@@ -217,10 +222,12 @@ class StoreCollector:
                                 value=settings.max_concurrent_jobs)
         yield GaugeMetricFamily("trackprep_dispatchers_live", "Dispatchers whose heartbeat is recent",
                                 value=len(heartbeat.live(db, settings.heartbeat_timeout)))
-        finished = sum(n for (_kind, state), n in counted.items() if state in jobs.TERMINAL)
+        finished = sum(n for (_kind, state), n in counted.items() if state in TERMINAL)
         sizes = _sizes(settings, finished)
         yield GaugeMetricFamily("trackprep_cache_size_bytes", "Bytes in the cache folder (artifacts, verified "
                                 "sources, SSR analyses)", value=sizes["cache"])
+        yield GaugeMetricFamily("trackprep_cache_max_bytes", "TRACKPREP_CACHE_MAX_BYTES (0: no limit)",
+                                value=settings.cache_max_bytes or 0)
         yield GaugeMetricFamily("trackprep_uploads_bytes", "Bytes of SSR uploads kept on disk",
                                 value=sizes["uploads"])
         yield GaugeMetricFamily("trackprep_upload_quota_bytes", "TRACKPREP_UPLOAD_QUOTA_BYTES",

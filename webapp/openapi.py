@@ -262,12 +262,17 @@ def _components() -> dict[str, Any]:
                                                     "source is decoded against; only for format "
                                                     f"{'/'.join(layout.REFERENCE_FORMATS)} (422 otherwise, "
                                                     "and for an unknown or non-fasta id). Its md5 is part "
-                                                    "of the artifact's cache key."}}},
+                                                    "of the artifact's cache key."},
+                                 "pinned": {"type": "boolean",
+                                            "description": "never evict this source's artifact and verified "
+                                                           "copy (TRACKPREP_CACHE_MAX_BYTES); the same record "
+                                                           "posted again with another value pins or unpins "
+                                                           "it"}}},
             "Source": {"type": "object", "required": ["id", "access_url", "md5", "format", "access"],
                        "properties": {"id": {"type": "string"}, "access_url": {"type": "string"},
                                       "md5": {"type": "string"}, "format": {"type": "string"},
                                       "index_url": {"type": "string"}, "access": {"type": "string"},
-                                      "reference": {"type": "string"},
+                                      "reference": {"type": "string"}, "pinned": {"type": "boolean"},
                                       "created_at": {"type": "string"}, "artifacts": {"type": "object"},
                                       "aliases": {"type": "object", "nullable": True,
                                                   "description": "unique alias URLs (data, index; a fasta "

@@ -7,9 +7,10 @@ only closes the generator, which closes the file.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from flask import Response, request
@@ -95,11 +96,32 @@ def _blocks(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
         handle.close()
 
 
-def send(path: str, cache_key: str, cache_control: str) -> Response:
-    """A 200/206/304/416 response for a file, per docs/api.md's ranges table (HEAD gets the headers only)."""
+class _ReleasingReader(io.BufferedReader):
+    """A file whose close also calls ``release`` (once): a cache stream's lease ends when the server closes it."""
+
+    def __init__(self, raw: io.FileIO, release: Callable[[], None]):
+        super().__init__(raw)
+        self._release: Callable[[], None] | None = release
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            release, self._release = getattr(self, "_release", None), None
+            if release is not None:
+                release()
+
+
+def send(path: str, cache_key: str, cache_control: str, release: Callable[[], None] | None = None) -> Response:
+    """A 200/206/304/416 response for a file, per docs/api.md's ranges table (HEAD gets the headers only).
+
+    ``release`` (optional) is called once the file is closed: after the body is sent, or at once for a
+    HEAD, a 304, an error, or a file that is not there."""
     try:
-        handle = open(path, "rb")
+        handle = open(path, "rb") if release is None else _ReleasingReader(io.FileIO(path, "rb"), release)
     except (FileNotFoundError, IsADirectoryError):
+        if release is not None:
+            release()
         raise NotFound("the file is not available") from None
     try:
         stat = os.fstat(handle.fileno())

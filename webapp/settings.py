@@ -34,6 +34,11 @@ SETTINGS: dict[str, str] = {
     "TRACKPREP_HEARTBEAT_TIMEOUT": "30",
     "TRACKPREP_MAX_QUEUED_JOBS": "1000",
     "TRACKPREP_UPLOAD_QUOTA_BYTES": "20 GiB",
+    "TRACKPREP_CACHE_MAX_BYTES": "none (no limit)",
+    "TRACKPREP_CACHE_LOW_WATER": "0.9",
+    "TRACKPREP_RESULT_TTL_DAYS": "none (kept)",
+    "TRACKPREP_GC_INTERVAL": "300",
+    "TRACKPREP_SERVED_FLUSH_INTERVAL": "10",
 }
 
 
@@ -65,6 +70,25 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
+def _optional_int(env: dict[str, str], name: str) -> int | None:
+    """An integer setting whose absence (or ``none``) means no limit."""
+    raw = env.get(name, "").strip()
+    return None if raw.lower() in ("", "none") else _int(env, name, 0)
+
+
+def _optional_float(env: dict[str, str], name: str) -> float | None:
+    """A positive number whose absence (or ``none``) means none."""
+    raw = env.get(name, "").strip()
+    return None if raw.lower() in ("", "none") else _float(env, name, 1.0)
+
+
+def _fraction(env: dict[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if value > 1:
+        raise SettingsError(f"{name}={value} must be a fraction between 0 and 1")
+    return value
+
+
 def _list(env: dict[str, str], name: str, sep: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(sep) if item.strip())
 
@@ -91,11 +115,21 @@ class Settings:
     heartbeat_timeout: float = 30.0
     max_queued_jobs: int = 1000
     upload_quota_bytes: int = 20 << 30
+    cache_max_bytes: int | None = None  # None: no limit, nothing is evicted
+    cache_low_water: float = 0.9  # eviction stops once the cache is at this fraction of the limit
+    result_ttl_days: float | None = None  # None: finished job folders and SSR results are kept
+    gc_interval: float = 300.0  # seconds between the dispatcher's periodic collections
+    served_flush_interval: float = 10.0  # seconds a process keeps last-served times before writing them
 
     @property
     def db_path(self) -> str:
         """The SQLite job store."""
         return os.path.join(self.data_dir, "trackprep.sqlite")
+
+    @property
+    def leases_dir(self) -> str:
+        """Lock files of open range streams and of the cache collector (webapp/cache_usage.py)."""
+        return os.path.join(self.data_dir, "leases")
 
     @property
     def jobs_dir(self) -> str:
@@ -142,4 +176,9 @@ def load(env: dict[str, str] | None = None) -> Settings:
         heartbeat_timeout=_float(env, "TRACKPREP_HEARTBEAT_TIMEOUT", 30.0),
         max_queued_jobs=_int(env, "TRACKPREP_MAX_QUEUED_JOBS", 1000),
         upload_quota_bytes=_int(env, "TRACKPREP_UPLOAD_QUOTA_BYTES", 20 << 30),
+        cache_max_bytes=_optional_int(env, "TRACKPREP_CACHE_MAX_BYTES"),
+        cache_low_water=_fraction(env, "TRACKPREP_CACHE_LOW_WATER", 0.9),
+        result_ttl_days=_optional_float(env, "TRACKPREP_RESULT_TTL_DAYS"),
+        gc_interval=_float(env, "TRACKPREP_GC_INTERVAL", 300.0),
+        served_flush_interval=_float(env, "TRACKPREP_SERVED_FLUSH_INTERVAL", 10.0),
     )

@@ -9,6 +9,7 @@ import sqlite_utils
 
 from . import cache_files, jobs, plan, sources
 from .errors import Conflict
+from .job_record import Job
 from .settings import Settings
 
 STATES = ("ready", "building", "failed", "absent")
@@ -27,7 +28,7 @@ def artifact_state(settings: Settings, db: sqlite_utils.Database, source: dict[s
     return "absent"
 
 
-def active_job(settings: Settings, db: sqlite_utils.Database, source: dict[str, Any]) -> dict | None:
+def active_job(settings: Settings, db: sqlite_utils.Database, source: dict[str, Any]) -> Job | None:
     """The queued or running job building any of the source's files (data, index, raw), if one is."""
     keys = {resolved.key for what in ("data", "index") for raw in (False, True)
             if (resolved := plan.resolve(settings, source, what, raw)) is not None and resolved.key}
@@ -39,8 +40,8 @@ def delete(settings: Settings, db: sqlite_utils.Database, source: dict[str, Any]
     cache. Conflict while a job builds it (cancel the job first)."""
     active = active_job(settings, db, source)
     if active is not None:
-        raise Conflict(f"job {active['id']} is building source {source['id']!r}; cancel it first (DELETE "
-                       f"/jobs/{active['id']}) or wait for it to end", fields={"job_id": active["id"]})
+        raise Conflict(f"job {active.id} is building source {source['id']!r}; cancel it first (DELETE "
+                       f"/jobs/{active.id}) or wait for it to end", fields={"job_id": active.id})
     sources.delete(db, source["id"])
     return [os.path.relpath(path, settings.cache_dir)
             for path in cache_files.remove_unshared(db, settings, source)]

@@ -80,13 +80,17 @@ def check_url(name: str, url: Any, settings: Settings) -> str:
     return url
 
 
-def validate(fields: Any, settings: Settings) -> dict[str, str]:
-    """A complete, normalised source record from request fields; raises Invalid with the reason."""
+def validate(fields: Any, settings: Settings) -> dict[str, Any]:
+    """A complete, normalised source record from request fields; raises Invalid with the reason. ``pinned``
+    (its artifacts are never evicted) is True, False, or None when the request did not say."""
     if not isinstance(fields, dict):
         raise Invalid(f"the body must be a JSON object with {', '.join(FIELDS)}")
-    unknown = sorted(set(fields) - set(FIELDS))
+    unknown = sorted(set(fields) - set(FIELDS) - {"pinned"})
     if unknown:
-        raise Invalid(f"unknown field(s): {', '.join(map(str, unknown))}; allowed: {', '.join(FIELDS)}")
+        raise Invalid(f"unknown field(s): {', '.join(map(str, unknown))}; allowed: {', '.join(FIELDS)}, pinned")
+    pinned = fields.get("pinned")
+    if pinned is not None and not isinstance(pinned, bool):
+        raise Invalid("pinned must be true or false")
     for name in FIELDS:
         if fields.get(name) is not None and not isinstance(fields[name], str):
             raise Invalid(f"{name} must be a string")
@@ -126,7 +130,7 @@ def validate(fields: Any, settings: Settings) -> dict[str, str]:
                           f"{'/'.join(layout.REFERENCE_SOURCE_FORMATS)} source)")
     check_contents(access_url, fmt)
     return {"id": source_id, "access_url": access_url, "md5": md5, "format": fmt, "index_url": index_url,
-            "access": access, "reference": reference}
+            "access": access, "reference": reference, "pinned": pinned}
 
 
 def reference_md5(db: sqlite_utils.Database, record: dict[str, str]) -> str:
@@ -211,21 +215,27 @@ def listing(db: sqlite_utils.Database, *, after: str | None = None, fmt: str | N
         cursor = rows[-1]["id"]
 
 
-def register(db: sqlite_utils.Database, record: dict[str, str]) -> tuple[dict[str, Any], bool]:
+def register(db: sqlite_utils.Database, record: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Store a validated record: ``(record, created)``; the same id with other fields raises Conflict, a
-    ``reference`` that is not a registered FASTA source raises Invalid."""
+    ``reference`` that is not a registered FASTA source raises Invalid. The same record with another
+    ``pinned`` (not None) pins or unpins the registered source."""
+    pinned = record.get("pinned")
     with transaction(db):
         existing = get(db, record["id"])
         if existing is None:
-            columns = (*FIELDS, "reference_md5", "created_at")
+            columns = (*FIELDS, "reference_md5", "pinned", "created_at")
             db.execute(f"INSERT INTO sources ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                       (*(record.get(name, "") for name in FIELDS), reference_md5(db, record), now()))
+                       (*(record.get(name, "") for name in FIELDS), reference_md5(db, record), int(bool(pinned)),
+                        now()))
+        elif pinned is not None and bool(existing["pinned"]) != pinned \
+                and all(existing[name] == record.get(name, "") for name in FIELDS):
+            db.execute("UPDATE sources SET pinned = ? WHERE id = ?", (int(pinned), record["id"]))
     if existing is not None:
         if any(existing[name] != record.get(name, "") for name in FIELDS):
             raise Conflict(f"source {record['id']!r} is already registered with different fields; register "
                            f"under another id, or remove it first (DELETE /files/{record['id']} with the "
                            "token)")
-        return existing, False
+        return get(db, record["id"]) or existing, False
     return get(db, record["id"]), True
 
 

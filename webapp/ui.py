@@ -25,6 +25,7 @@ from .db import get_db
 from .errors import NotFound, NotReady
 from .files_api import _alias_urls, artifact_state, visible_source
 from .layout import built_index
+from .job_record import TERMINAL, JobStatus
 from .jobs_api import visible_job
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def state_of(source: dict) -> dict[str, Any]:
         return {"kind": "as_is", "label": "served as is", "job": None}
     if active is not None:
         view = jobs.public_view(get_db(), active, _settings().cache_dir)
-        if active["status"] == jobs.JobStatus.QUEUED.value:
+        if active.status is JobStatus.QUEUED:
             position = view["queue_position"]
             label = f"queued (#{position:,} in line)" if position else "queued"
             return {"kind": "queued", "label": label, "job": view}
@@ -98,11 +99,11 @@ def home():
     listed = [{**row, "state": state_of(row), "processed": layout.FORMATS[row["format"]][0] is not None,
                "viewable": view_kind(row) is not None, "has_index": layout.has_index(row["format"])}
               for row in rows]
-    recent = [{**jobs.public_view(get_db(), job, _settings().cache_dir), "source_id": job["source_id"]}
+    recent = [{**jobs.public_view(get_db(), job, _settings().cache_dir), "source_id": job.source_id}
               for job in jobs.list_jobs(get_db(), limit=RECENT_JOBS, include_private=token_valid())]
     return render_template("home.html", sources=listed, total=total, prefix=prefix, fmt=fmt,
                            formats=sorted(layout.FORMATS), next_url=next_url, first_url=first_url,
-                           after=after, jobs=recent, terminal=jobs.TERMINAL)
+                           after=after, jobs=recent, terminal=TERMINAL)
 
 
 @bp.get("/ui/jobs/<job_id>")
@@ -113,8 +114,8 @@ def job_page(job_id: str):
     except NotFound as err:
         return _not_found(err.detail)
     view = jobs.public_view(get_db(), job, _settings().cache_dir)
-    source = sources.get(get_db(), job["source_id"]) if job["source_id"] else None
-    return render_template("job.html", job=view, source=source, terminal=jobs.TERMINAL)
+    source = sources.get(get_db(), job.source_id) if job.source_id else None
+    return render_template("job.html", job=view, source=source, terminal=TERMINAL)
 
 
 @bp.get("/ui/sources/<source_id>")

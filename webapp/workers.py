@@ -23,6 +23,7 @@ import sqlite_utils
 
 from . import jobs, procs
 from .db import transaction
+from .job_record import Job, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,9 @@ def gone(db: sqlite_utils.Database, owner: str | None, heartbeat_timeout: float,
     return row is None or row["beat_at"] < now - heartbeat_timeout
 
 
-def orphaned(db: sqlite_utils.Database, heartbeat_timeout: float) -> list[dict[str, Any]]:
+def orphaned(db: sqlite_utils.Database, heartbeat_timeout: float) -> list[Job]:
     """Running jobs whose dispatcher is gone."""
-    return [job for job in jobs.running(db) if gone(db, job["owner"], heartbeat_timeout)]
+    return [job for job in jobs.running(db) if gone(db, job.owner, heartbeat_timeout)]
 
 
 def adopt(db: sqlite_utils.Database, job_id: str, gone_owner: str | None, new_owner: str) -> bool:
@@ -64,16 +65,17 @@ def adopt(db: sqlite_utils.Database, job_id: str, gone_owner: str | None, new_ow
     dispatcher adopted it first (or it is no longer running)."""
     with transaction(db):
         cursor = db.execute("UPDATE jobs SET owner = ?, message = 'taken over after its dispatcher stopped'"
-                            " WHERE id = ? AND status = 'running' AND owner IS ?", (new_owner, job_id, gone_owner))
+                            " WHERE id = ? AND status = ? AND owner IS ?",
+                            (new_owner, job_id, JobStatus.RUNNING.value, gone_owner))
     return cursor.rowcount == 1
 
 
 def hand_back(db: sqlite_utils.Database, job_id: str, owner: str, message: str) -> bool:
     """Put an adopted job back in the queue, only while ``owner`` still owns it and it runs."""
     with transaction(db):
-        cursor = db.execute("UPDATE jobs SET status = 'queued', owner = NULL, pid = NULL, pid_start = NULL,"
-                            " message = ? WHERE id = ? AND status = 'running' AND owner = ?",
-                            (message, job_id, owner))
+        cursor = db.execute("UPDATE jobs SET status = ?, owner = NULL, pid = NULL, pid_start = NULL,"
+                            " message = ? WHERE id = ? AND status = ? AND owner = ?",
+                            (JobStatus.QUEUED.value, message, job_id, JobStatus.RUNNING.value, owner))
     jobs.wakeup.set()
     return cursor.rowcount == 1
 
@@ -85,8 +87,8 @@ def forget_gone(db: sqlite_utils.Database, heartbeat_timeout: float) -> list[str
         if not gone(db, row["owner"], heartbeat_timeout):
             continue
         with transaction(db):
-            owns = db.execute("SELECT count(*) FROM jobs WHERE status = 'running' AND owner = ?",
-                              (row["owner"],)).fetchone()[0]
+            owns = db.execute("SELECT count(*) FROM jobs WHERE status = ? AND owner = ?",
+                              (JobStatus.RUNNING.value, row["owner"])).fetchone()[0]
             if not owns:
                 db.execute("DELETE FROM dispatchers WHERE owner = ?", (row["owner"],))
                 removed.append(row["owner"])

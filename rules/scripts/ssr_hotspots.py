@@ -9,9 +9,11 @@ Usage: ssr_hotspots.py --genecombo main/ssr_genecombo.tsv --out-dir OUTPUT [--re
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
+from typing import Iterable, Iterator
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ssr_io  # noqa: E402
@@ -75,22 +77,23 @@ def reference_rows(header: list[str], rows: list[list[str]], reference_id: str) 
     return sorted(combined, key=lambda r: (r[gene], r[loci]))
 
 
-def group_records(header: list[str], rows: list[list[str]]) -> tuple[list[str], list[dict]]:
-    """Groups by (motif, gene), sorted: each grouped column's distinct values in first-seen order."""
+def group_records(header: list[str], rows: Iterable[list[str]]) -> tuple[list[str], list[dict]]:
+    """Groups by (motif, gene), sorted: each grouped column's distinct values in first-seen order. ``rows`` is
+    read once, as a stream: only the distinct values are kept."""
     columns = group_columns(header)
     motif, gene = header.index("motif"), header.index("gene")
-    members: dict[tuple[str, str], list[int]] = {}
-    for number, row in enumerate(rows):
-        members.setdefault((row[motif], row[gene]), []).append(number)
-    by_column = list(zip(*rows)) if rows else [()] * len(header)
-    wanted = [by_column[header.index(c)] for c in columns]
+    indices = [header.index(c) for c in columns]
+    # (motif, gene) -> per grouped column, a dict used as an ordered set: croSSRoad's x.unique() order
+    distinct: dict[tuple[str, str], list[dict[str, None]]] = {}
+    for row in rows:
+        seen = distinct.get((row[motif], row[gene]))
+        if seen is None:
+            seen = distinct[row[motif], row[gene]] = [{} for _ in indices]
+        for values, index in zip(seen, indices):
+            values[row[index]] = None
     out = []
-    for key in sorted(members):
-        picked = members[key]
-        # dict.fromkeys keeps first-seen order: the distinct values as croSSRoad's x.unique() lists them
-        record = {
-            c: list(dict.fromkeys(map(values.__getitem__, picked))) for c, values in zip(columns, wanted)
-        }
+    for key in sorted(distinct):
+        record = {c: list(values) for c, values in zip(columns, distinct[key])}
         record["repeat_count"] = len(record["repeat"])
         record["genomeID_count"] = len(record["genomeID"])
         out.append(record)
@@ -141,9 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-genome-count", type=int, required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    header, rows = ssr_io.read_table(args.genecombo)
-    selected = rows
+    # a short-lived process that builds many small acyclic objects: the cycle collector only costs time
+    gc.disable()
+    header, rows = ssr_io.iter_table(args.genecombo)
+    selected: Iterable[list[str]] = rows
     if args.reference_id:
+        rows = list(rows)  # the reference mode filters and sorts the whole table
         selected = reference_rows(header, rows, args.reference_id)
         ssr_io.write_table(
             os.path.join(args.out_dir, "main", "ref_ssr_genecombo.csv"), header, selected, sep=","
@@ -168,9 +174,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     members = {(g["motif"][0], g["gene"][0], genome) for g in found for genome in g["genomeID"]}
     motif, gene, gid = header.index("motif"), header.index("gene"), header.index("genomeID")
-    hssr = [row for row in rows if (row[motif], row[gene], row[gid]) in members]
-    ssr_io.write_table(os.path.join(args.out_dir, "main", "hssr_data.csv"), header, hssr, sep=",")
-    log.info("%d groups, %d hotspots, %d hotspot SSR rows", len(groups), len(found), len(hssr))
+    hssr = [0]
+
+    def hssr_rows(rows: Iterable[list[str]]) -> Iterator[list[str]]:
+        for row in rows:
+            if (row[motif], row[gene], row[gid]) in members:
+                hssr[0] += 1
+                yield row
+
+    # the whole table again: read a second time when it was streamed
+    again = rows if args.reference_id else ssr_io.iter_table(args.genecombo)[1]
+    ssr_io.write_table(os.path.join(args.out_dir, "main", "hssr_data.csv"), header, hssr_rows(again), sep=",")
+    log.info("%d groups, %d hotspots, %d hotspot SSR rows", len(groups), len(found), hssr[0])
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from contextlib import contextmanager
 from typing import Iterable, Iterator
@@ -35,6 +36,10 @@ PANDAS_NA = frozenset(
 UNDEFINED = "undefined"
 
 
+class InputError(ValueError):
+    """An input file that the analysis cannot use, with the reason."""
+
+
 @contextmanager
 def publish(path: str, newline: str = "") -> Iterator:
     """Open ``path + '.tmp'`` for writing and rename it into place only when the block succeeds."""
@@ -56,6 +61,37 @@ def write_table(path: str, header: list[str], rows: Iterable[Iterable], sep: str
         writer = csv.writer(handle, delimiter=sep, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
+
+
+def csv_line(fields: Iterable, sep: str = "\t") -> str:
+    """One row exactly as :func:`write_table` writes it (quoting included), without the line end."""
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=sep, lineterminator="\n").writerow(fields)
+    return buffer.getvalue()[:-1]
+
+
+def iter_table(path: str, sep: str = "\t") -> tuple[list[str], Iterator[list[str]]]:
+    """Header and a stream of the rows of a delimited text table, read as :func:`read_table` reads them,
+    without holding the rows."""
+    with open(path, "rb") as handle:
+        quoted = any(b'"' in block or b"\r" in block for block in iter(lambda: handle.read(1 << 24), b""))
+    handle = open(path, newline="", encoding="utf-8")
+    if quoted:
+        reader = csv.reader(handle, delimiter=sep)
+        header = next(reader, None)
+    else:
+        first = handle.readline()
+        header = first[:-1].split(sep) if first.endswith("\n") else first.split(sep) if first else None
+        reader = (line.rstrip("\n").split(sep) for line in handle if line != "\n")
+    if header is None:
+        handle.close()
+        return [], iter(())
+
+    def rows() -> Iterator[list[str]]:
+        with handle:
+            yield from (row for row in reader if row)
+
+    return header, rows()
 
 
 def read_table(path: str, sep: str = "\t") -> tuple[list[str], list[list[str]]]:

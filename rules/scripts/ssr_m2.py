@@ -8,8 +8,10 @@ Usage: ssr_m2.py --fasta F [--categories C] --units 12,6,4,3,3,2 --min-len 1000 
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
+import shutil
 import sys
 from collections import defaultdict
 from typing import Iterator
@@ -20,6 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ssr_flanks  # noqa: E402
 import ssr_io  # noqa: E402
 import ssr_perf  # noqa: E402
+import ssr_scan  # noqa: E402
+from ssr_io import InputError  # noqa: E402
 
 log = logging.getLogger("ssr_m2")
 
@@ -41,10 +45,6 @@ STATS_HEADER = ["genomeID", "length_genome", "N_count", "genome_GC_per"]
 _CLEAN = bytes(c if c in b"ACGTN" else ord("N") for c in bytes(range(256)).upper())
 
 
-class InputError(ValueError):
-    """An input file that the analysis cannot use, with the reason."""
-
-
 def _records(block: bytes, path: str) -> Iterator[tuple[str, bytes]]:
     """(id, cleaned sequence bytes) of every complete record in a block that starts at a header."""
     for record in block.split(b"\n>"):
@@ -55,24 +55,37 @@ def _records(block: bytes, path: str) -> Iterator[tuple[str, bytes]]:
         if not words:
             raise InputError(f"{path}: a FASTA header without a record id")
         if b" " in body or b"\t" in body:  # croSSRoad strips each line's ends; spaces inside a line become N
-            body = b"".join(line.strip() for line in body.splitlines())
+            body = b"".join(line.strip() for line in body.splitlines()).translate(_CLEAN)
         else:
-            body = body.translate(None, b"\r\n")
-        yield words[0].decode("utf-8", "replace"), body.translate(_CLEAN)
+            body = body.translate(_CLEAN, b"\r\n")  # deletes the line ends first, then cleans
+        yield words[0].decode("utf-8", "replace"), body
 
 
-def read_fasta_bytes(path: str, block_size: int = 1 << 24) -> Iterator[tuple[str, bytes]]:
-    """(record id = first word of the header, cleaned sequence as bytes) per record, read in large blocks."""
+def read_fasta_bytes(
+    path: str, block_size: int = 1 << 24, start: int = 0, end: int | None = None
+) -> Iterator[tuple[str, bytes]]:
+    """(record id = first word of the header, cleaned sequence as bytes) per record, read in large blocks.
+
+    ``start``/``end`` read one byte range of the file that begins at a record's ``>`` (see
+    :func:`ssr_scan.record_ranges`)."""
     with open(path, "rb") as handle:
-        head = handle.read(block_size)
-        first = head.lstrip()
+        handle.seek(start)
+        left = (os.fstat(handle.fileno()).st_size if end is None else end) - start
+
+        def read() -> bytes:
+            nonlocal left
+            chunk = handle.read(min(block_size, left)) if left > 0 else b""
+            left -= len(chunk)
+            return chunk
+
+        first = read().lstrip()
         if not first.startswith(b">"):
             raise InputError(
                 f"{path}: not FASTA ({'empty' if not first else 'it must start with a > header'})"
             )
         pending = first
         while True:
-            chunk = handle.read(block_size)
+            chunk = read()
             if chunk:
                 pending += chunk
             cut = pending.rfind(b"\n>") if chunk else len(pending)
@@ -113,26 +126,28 @@ def motif_gc(motif: str) -> tuple[str, str]:
     return cached
 
 
-def reformat(seq_id: str, calls: list[tuple]) -> list[list[str]]:
-    """reformatted.tsv rows for one genome's PERF calls."""
-    rows = []
+def ssr_lines(id_field: str, calls: list[tuple]) -> list[str]:
+    """reformatted.tsv lines (without line ends) for one genome's PERF calls; ``id_field`` is the genome id as
+    written in the table (csv-quoted if it must be)."""
+    lines = []
     for start, stop, _cls, _length, _strand, units, motif in calls:
-        gc, at = motif_gc(motif)
-        rows.append(
-            [
-                seq_id,
-                str(start),
-                str(stop),
-                str(units),
-                motif,
-                gc,
-                at,
-                str(len(motif)),
-                f"({motif}){units}",
-                str(units * len(motif)),
-            ]
-        )
-    return rows
+        tail = _TAILS.get((motif, units))
+        if tail is None:
+            gc, at = motif_gc(motif)
+            tail = _TAILS[motif, units] = (
+                f"{units}\t{motif}\t{gc}\t{at}\t{len(motif)}\t({motif}){units}\t{units * len(motif)}"
+            )
+        lines.append(f"{id_field}\t{start}\t{stop}\t{tail}")
+    return lines
+
+
+# (motif, units) -> the columns after stop, which depend on nothing else
+_TAILS: dict[tuple[str, int], str] = {}
+
+
+def reformat(seq_id: str, calls: list[tuple]) -> list[list[str]]:
+    """reformatted.tsv rows for one genome's PERF calls (a record id holds no tab: it is a header's first word)."""
+    return [line.split("\t") for line in ssr_lines(seq_id, calls)]
 
 
 def analyse_genome(
@@ -149,7 +164,8 @@ def analyse_genome(
 def detect_all(
     fasta: str, units: dict[int, int], min_len: int, max_len: int, unfair: int
 ) -> tuple[list[list[str]], list[list[str]]]:
-    """Stats rows of every genome, reformatted SSR rows of those that pass the filter (FASTA order)."""
+    """Stats rows of every genome, reformatted SSR rows of those that pass the filter (FASTA order), in one
+    process and in memory: the plain definition that ssr_scan's split, streamed pass is tested against."""
     seen: set[str] = set()
 
     def records() -> Iterator[tuple[str, bytes]]:
@@ -161,8 +177,6 @@ def detect_all(
 
     stats: list[list[str]] = []
     ssr_rows: list[list[str]] = []
-    # One process: a process pool was measured slower on 2 cores (shipping sequences and rows between
-    # processes costs more than the detection it spreads).
     table = ssr_perf.motif_table(units)
     for seq_id, seq in records():
         stat, rows = analyse_genome(seq_id, seq, table, min_len, max_len, unfair)
@@ -209,6 +223,21 @@ def _year(value: str | None) -> str:
         return ssr_io.UNDEFINED
 
 
+def genome_extras(
+    genome: str, stats: list[str], columns: list[str], categories: dict[str, list[list[str | None]]]
+) -> list[list[str]]:
+    """What mergedOut appends to each of a genome's SSR rows: one list per category row of the genome (one of
+    'undefined' values when it has none), each the category values then the genome's stats (length, N, GC%)."""
+    year = columns.index("year") if "year" in columns else -1
+    extra = []
+    for values in categories.get(genome, [[None] * len(columns)]):
+        values = [ssr_io.UNDEFINED if v is None else v for v in values]
+        if year >= 0:
+            values[year] = _year(None if values[year] == ssr_io.UNDEFINED else values[year])
+        extra.append(values + stats)
+    return extra
+
+
 def merge(
     ssr_rows: list[list[str]],
     stats: list[list[str]],
@@ -219,25 +248,14 @@ def merge(
     generated while they are written, so the joined table is never held in memory)."""
     header = REFORMATTED_HEADER + columns + STATS_HEADER[1:]
     stats_by_id = {row[0]: row[1:] for row in stats}
-    year = columns.index("year") if "year" in columns else -1
-    missing = [[None] * len(columns)]
     cache: dict[str, list[list[str]]] = {}
-
-    def extra_for(genome: str) -> list[list[str]]:
-        extra = cache.get(genome)
-        if extra is None:
-            extra = []
-            for values in categories.get(genome, missing):
-                values = [ssr_io.UNDEFINED if v is None else v for v in values]
-                if year >= 0:
-                    values[year] = _year(None if values[year] == ssr_io.UNDEFINED else values[year])
-                extra.append(values + stats_by_id[genome])
-            cache[genome] = extra
-        return extra
 
     def rows() -> Iterator[list[str]]:
         for row in ssr_rows:
-            for values in extra_for(row[0]):
+            extra = cache.get(row[0])
+            if extra is None:
+                extra = cache[row[0]] = genome_extras(row[0], stats_by_id[row[0]], columns, categories)
+            for values in extra:
                 yield row + values
 
     return header, rows()
@@ -296,25 +314,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flanks", action="store_true")
     parser.add_argument("--reference-id", default="", help="fail unless the FASTA holds this record")
     parser.add_argument("--out-dir", required=True, help="the analysis' output/ folder")
+    parser.add_argument("--workers", type=int, default=1, help="processes sharing the genomes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # a short-lived process that builds millions of small acyclic objects: the cycle collector only costs time
+    gc.disable()
+    intrim = os.path.join(args.out_dir, "intrim")
+    tmp_dir = ssr_scan.make_tmp_dir(intrim)
     try:
-        columns, categories = read_categories(args.categories) if args.categories else ([], {})
-        stats, ssr_rows = detect_all(args.fasta, args.units, args.min_len, args.max_len, args.unfair)
+        columns, categories = read_categories(args.categories) if args.categories else ([], None)
+        settings = ssr_scan.Settings(args.units, args.min_len, args.max_len, args.unfair, columns, categories)
+        parts = ssr_scan.scan(args.fasta, settings, args.workers, tmp_dir)
+        stats = [row for part in parts for row in part.stats]
         if args.reference_id and args.reference_id not in {row[0] for row in stats}:
             raise InputError(
                 f"{args.fasta}: the reference genome {args.reference_id!r} is not among its records"
             )
+        log.info("%d genomes read, %d SSRs in %d genomes", len(stats), sum(p.n_ssrs for p in parts),
+                 sum(p.with_ssr for p in parts))
+        ssr_io.write_table(os.path.join(intrim, "genome_stats.tsv"), STATS_HEADER, stats)
+        ssr_scan.publish_concatenated(os.path.join(intrim, "reformatted.tsv"), REFORMATTED_HEADER,
+                                      [part.reformatted for part in parts])
+        if args.categories:
+            ssr_scan.publish_concatenated(os.path.join(args.out_dir, "main", "mergedOut.tsv"),
+                                          REFORMATTED_HEADER + columns + STATS_HEADER[1:],
+                                          [part.merged for part in parts if part.merged])
     except InputError as error:
         log.error("%s", error)
         return 2
-    intrim = os.path.join(args.out_dir, "intrim")
-    ssr_io.write_table(os.path.join(intrim, "genome_stats.tsv"), STATS_HEADER, stats)
-    ssr_io.write_table(os.path.join(intrim, "reformatted.tsv"), REFORMATTED_HEADER, ssr_rows)
-    if args.categories:
-        header, merged = merge(ssr_rows, stats, columns, categories)
-        ssr_io.write_table(os.path.join(args.out_dir, "main", "mergedOut.tsv"), header, merged)
-    locicons = conserved(ssr_rows)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    locicons = ssr_scan.conserved(parts)
     with ssr_io.publish(os.path.join(intrim, "locicons.txt")) as handle:
         handle.writelines(text + "\n" for text in locicons)
     log.info("%d conserved SSRs", len(locicons))

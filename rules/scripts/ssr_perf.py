@@ -95,13 +95,17 @@ def _window_starts(eq: np.ndarray, span: int) -> np.ndarray:
     return np.flatnonzero(have)
 
 
-def periodic_runs(arr: np.ndarray, k: int, min_span: int) -> tuple[np.ndarray, np.ndarray]:
-    """Maximal A/C/G/T substrings of period ``k`` spanning at least ``min_span`` bases: (starts, stops)."""
+def periodic_runs(
+    arr: np.ndarray, k: int, min_span: int, acgt: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Maximal A/C/G/T substrings of period ``k`` spanning at least ``min_span`` bases: (starts, stops).
+    ``acgt`` is ``arr != N`` when the caller has it already."""
     n = arr.shape[0]
     span = max(min_span - k, 1)
     if n <= k or span > n - k:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    eq = (arr[:-k] == arr[k:]) & (arr[:-k] != _N)
+    eq = arr[:-k] == arr[k:]
+    eq &= (arr[:-k] != _N) if acgt is None else acgt[:-k]
     starts = _window_starts(eq, span)
     if starts.size == 0:
         return starts, starts
@@ -122,6 +126,7 @@ def detect(seq: str, table: MotifTable) -> list[tuple[int, int, str, int, str, i
     arr = np.frombuffer(seq.encode("ascii"), dtype=np.uint8)
     calls = []
     motifs = table.motifs
+    acgt = arr != _N
     for cutoff in table.cutoffs:
         if n < cutoff:
             continue
@@ -130,7 +135,7 @@ def detect(seq: str, table: MotifTable) -> list[tuple[int, int, str, int, str, i
         for size, units in table.units.items():
             if size * units != cutoff:
                 continue
-            starts, stops = periodic_runs(arr, size, cutoff)
+            starts, stops = periodic_runs(arr, size, cutoff, acgt)
             for start, stop in zip(starts.tolist(), stops.tolist()):
                 if seq[start:start + size] in motifs:
                     intervals.append((start, stop - cutoff, stop, size))

@@ -1,6 +1,6 @@
 // Live job progress: long-polls GET /jobs/{id}?wait=25 with If-None-Match, so a page hears of each new stage
 // as it happens without asking every second. Used by every page that shows a <progress> for a job.
-const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+const TERMINAL = new Set(["completed", "failed", "cancelled", "expired"]);
 const WAIT_SECONDS = 25;
 const MAX_WATCHES = 4; // long polls at once: the browser keeps only ~6 connections per host for everything else
 const number = new Intl.NumberFormat("en-US");
