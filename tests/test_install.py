@@ -58,6 +58,10 @@ def test_a_regular_install_serves_the_samples_and_builds_them(tmp_path: Path):
             assert time.monotonic() < deadline, "trackprep serve did not come up"
             time.sleep(0.2)
 
+        # the web UI comes from package data: its templates, its scripts and the vendored libraries
+        for path in ("/", "/ui/ssr/new", "/static/ssr_result.js", "/static/vendor/echarts/echarts.esm.min.js",
+                     "/static/vendor/arrow/Arrow.es2015.min.js", "/static/vendor/igv/igv.esm.min.js"):
+            assert requests.get(f"{base}{path}", timeout=10).status_code == 200, path
         sample = "pybedtools_x.bam"
         assert requests.get(f"{base}/files/{sample}", timeout=10).status_code == 200
         first = requests.get(f"{base}/data/{sample}", timeout=30)

@@ -5,6 +5,7 @@ errors. Screenshots of each page go to the test's tmp dir and to docs/screenshot
 """
 from __future__ import annotations
 
+import csv
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pyBigWig
 import pysam
 import pytest
 
-from conftest import REPO, TRACKS, Service
+from conftest import CROSSROAD, REPO, TOKEN, TRACKS, FileServer, Service, md5sum
 
 pytestmark = pytest.mark.browser
 
@@ -35,9 +36,19 @@ SIGNAL = [("chrA", 1000, 1100, 2.5), ("chrA", 1200, 1300, 4.0), ("chrA", 1400, 1
 
 
 @pytest.fixture(scope="module")
-def ui_service(tmp_path_factory):
+def remote_files(tmp_path_factory):
+    """A file server whose downloads can be held (a job held in its fetch stage keeps running)."""
+    root = tmp_path_factory.mktemp("ui-remote")
+    server = FileServer(root)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def ui_service(tmp_path_factory, remote_files):
     """One `trackprep serve` with the samples registered (none built yet)."""
-    svc = Service(tmp_path_factory.mktemp("ui-service")).start()
+    svc = Service(tmp_path_factory.mktemp("ui-service"),
+                  {"TRACKPREP_ALLOWED_HOSTS": remote_files.host}).start()
     signal = svc.base / "sources" / SAMPLES["signal"][0]
     signal.parent.mkdir(parents=True, exist_ok=True)
     signal.write_text("".join(f"{c}\t{s}\t{e}\t{v}\n" for c, s, e, v in SIGNAL))
@@ -61,7 +72,15 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
+def expected_http_errors() -> set[int]:
+    """HTTP statuses a test provokes on purpose (a 422 for a bad upload, say): Chromium logs every 4xx answer
+    as a console error ("Failed to load resource: ... status of 422"); only those lines, for only these
+    statuses, are not counted as errors. Every other console error still fails the test."""
+    return set()
+
+
+@pytest.fixture
+def page(browser, expected_http_errors):
     """A fresh 1280-px page whose console errors (and uncaught exceptions) fail the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -70,6 +89,9 @@ def page(browser):
     page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
     yield page
     context.close()
+    expected = tuple(f"Failed to load resource: the server responded with a status of {status} "
+                     for status in expected_http_errors)
+    errors = [text for text in errors if not (expected and text.startswith(expected))]
     assert not errors, f"browser console errors: {errors}"
 
 
@@ -112,7 +134,7 @@ def test_home_lists_the_registered_sources_and_hides_restricted_ones(ui_service,
                      "index": "/index/reads-namesorted", "raw": "/data/reads-namesorted?raw=true"}
     # the keyboard reaches the skip link, the navigation and then the filter controls, in that order
     focused = []
-    for _ in range(8):
+    for _ in range(10):
         page.keyboard.press("Tab")
         focused.append(page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
     assert focused[0] == "Skip to content"
@@ -231,6 +253,10 @@ def test_home_follows_a_job_live_without_a_reload(ui_service, page, tmp_path):
     assert page.evaluate("window.__sameDocument === true")  # updated in place, not reloaded
     assert row.locator("progress").get_attribute("value") == "1"
     assert row.locator('[data-field="summary"]').inner_text() == "completed"
+    # the source's own row now says what /data would answer: built, with no job left in it
+    state = page.locator('tr[data-source-id="peaks-narrow"] td.state')
+    assert state.inner_text().strip() == "built"
+    assert state.locator("progress").count() == 0 and state.locator("a").count() == 0
     # every public job is listed, newest first, as GET /jobs lists them without the token
     public = [job["job_id"] for job in ui_service.get("/jobs").json()["jobs"]]
     shown = [row.get_attribute("data-job-id") for row in page.locator("table.jobs .job-progress").all()]
@@ -254,6 +280,9 @@ def test_a_failed_build_shows_its_reason_on_the_view_and_the_job_page(ui_service
     page.wait_for_url(f"**/ui/jobs/{job['job_id']}")
     assert page.inner_text(".outcome h2") == "Failed"
     assert job["error"]["reason"] in page.inner_text(".outcome .reason")
+    # said once, in the outcome: the progress panel's message line (the same words) stays empty
+    assert page.inner_text('.progress-panel [data-field="message"]') == ""
+    assert sum(text.count(job["error"]["reason"]) for text in page.locator("main p").all_inner_texts()) == 1
     screenshot(page, tmp_path, "job-failed")
 
 
@@ -339,3 +368,147 @@ def test_bigwig_views_draw_their_signal(ui_service, page, tmp_path, source_id):
     assert page.locator("#gene").count() == 0
     if source_id == "signal":
         screenshot(page, tmp_path, "source-bigwig")
+
+
+# ---- SSR analysis: the form, the live page, its plots and tables
+
+SSR_SAMPLE = {"fasta_file": CROSSROAD / "1small.fa", "categories_file": CROSSROAD / "3.tsv",
+              "gene_bed": CROSSROAD / "2.bed"}
+
+
+def csv_rows(text: str, delimiter: str) -> list[list[str]]:
+    """A result table's data rows (its header dropped), read with the csv module."""
+    return list(csv.reader(text.splitlines(), delimiter=delimiter))[1:]
+
+
+def no_wider_than_the_screen(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_ssr_sample_through_the_form_to_plots_and_tables(ui_service, page, tmp_path):
+    from webapp import ssr_layout
+
+    page.goto(ui_service.url("/ui/ssr/new"))
+    # every parameter is a labelled number box holding its default
+    for name, (default, _low, _high) in ssr_layout.PARAMS.items():
+        box = page.locator(f"#param-{name}")
+        assert box.input_value() == str(default)
+        assert page.locator(f'label[for="param-{name}"]').inner_text() == name
+    for field, path in SSR_SAMPLE.items():
+        assert page.locator(f'label[for="{field}"]').count() == 1
+        page.set_input_files(f"#{field}", str(path))
+    page.check("#flanks")
+    screenshot(page, tmp_path, "ssr-new")
+    page.click("#submit")
+    page.wait_for_url(lambda url: "/ui/ssr/" in url and not url.endswith("/new"), timeout=60_000)
+    job_id = page.url.rsplit("/", 1)[1]
+    page.wait_for_function("window.trackprepSsr && window.trackprepSsr.status === 'shown'", timeout=300_000)
+    seen = page.evaluate("window.trackprepSsr.seen")
+    assert seen[0] in ("queued", "running") and seen[-1] == "completed", seen  # followed live, not reloaded
+    assert page.evaluate("window.trackprepSsr.errors") == []
+    assert page.locator("#ssr-job").is_hidden() and page.locator("#ssr-results").is_visible()
+    job = ui_service.get(f"/jobs/{job_id}").json()
+    assert job.get("kind") == "ssr" and job.get("status") == "completed", (page.url, job)
+
+    # the hotspot plot: one bar per row of the hotspot table (the CSV the analysis wrote, read here)
+    hotspots = csv_rows(ui_service.get(f"/api/job/{job_id}/download/main/mutational_hotspot.csv").text, ",")
+    assert hotspots
+    marks = page.evaluate("window.trackprepSsr.charts.hotspot.getOption().series[0].data.length")
+    assert marks == len(hotspots)
+    labels = page.evaluate("window.trackprepSsr.charts.hotspot.getOption().xAxis[0].data")
+    header = next(csv.reader([ui_service.get(f"/api/job/{job_id}/download/main/mutational_hotspot.csv")
+                              .text.splitlines()[0]]))
+    gene, motif = header.index("gene"), header.index("motif")
+    assert sorted(labels) == sorted(f"{row[gene]} {row[motif]}" for row in hotspots)
+    assert page.locator("#table-hotspot tbody tr").count() == len(hotspots)
+    assert page.inner_text("#table-hotspot [data-field=count]") == f"{len(hotspots):,} rows."
+    # every plot the page offers was drawn
+    offered = page.locator("figure.plot[data-table]").evaluate_all("els => els.map(e => e.dataset.plot)")
+    assert sorted(page.evaluate("Object.keys(window.trackprepSsr.charts)")) == sorted(offered)
+
+    # a table of one page (10 rows a page) has no pager
+    assert page.locator("#table-hotspot nav.pager").is_hidden() == (len(hotspots) <= 10)
+    screenshot(page, tmp_path, "ssr-result")
+
+    # the SSR table pages in the browser: page 2 holds rows 11-20 of mergedOut.tsv
+    merged = csv_rows(ui_service.get(f"/api/job/{job_id}/download/main/mergedOut.tsv").text, "\t")
+    table = page.locator("#table-ssrs")
+    assert table.locator("[data-field=count]").inner_text() == f"{len(merged):,} rows."
+    assert table.locator("tbody tr").count() == 10
+    first_cells = table.locator("tbody tr").first.locator("td")
+    assert [first_cells.nth(i).inner_text() for i in range(3)] == merged[0][:3]
+    table.locator("button[data-page=next]").click()
+    assert table.locator("[data-field=page]").inner_text() == f"Rows 11–20 of {len(merged):,}"
+    cells = table.locator("tbody tr").first.locator("td")
+    assert [cells.nth(i).inner_text() for i in range(3)] == merged[10][:3]
+    table.locator("select[data-field=size]").select_option("50")
+    assert table.locator("tbody tr").count() == 50
+    # downloads: the zip and every result file the API lists
+    files = ui_service.get(f"/api/job/{job_id}/files").json()["files"]
+    page.click("#result-files summary")
+    hrefs = page.locator("#result-files a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert hrefs == [f["url"] for f in files]
+    assert page.locator('a[href$="/download_zip"]').count() == 1
+    # the completed analysis links to its genomes in the genome view (tests/test_ui_browser_views.py follows it)
+    link = page.locator("#ssr-genome-view-link a")
+    assert link.count() == 1 and link.get_attribute("href") == f"/ui/ssr/{job_id}/genome-view"
+    assert "{" not in page.inner_text("main")  # no JSON dumped at the person
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.wait_for_timeout(300)
+    assert no_wider_than_the_screen(page)
+    screenshot(page, tmp_path, "ssr-result-narrow")
+
+
+def test_a_bad_fasta_shows_the_reason_at_its_field(ui_service, page, tmp_path, expected_http_errors):
+    expected_http_errors.add(422)  # the server's answer to the bad upload, which the page shows
+    bad = tmp_path / "genomes.fa"
+    bad.write_text("this is not a FASTA file\nACGT\n")
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.goto(ui_service.url("/ui/ssr/new"))
+    assert no_wider_than_the_screen(page)
+    page.set_input_files("#fasta_file", str(bad))
+    page.click("#submit")
+    error = page.locator("#fasta_file-error")
+    error.wait_for(state="visible", timeout=30_000)
+    assert "fasta_file is not FASTA" in error.inner_text()
+    assert page.get_attribute("#fasta_file", "aria-invalid") == "true"
+    assert page.url.endswith("/ui/ssr/new")  # nothing was queued
+    # a parameter out of range: the reason goes to that parameter's box
+    page.set_input_files("#fasta_file", str(SSR_SAMPLE["fasta_file"]))
+    page.fill("#param-mono", "1")
+    page.click("#submit")
+    page.locator("#mono-error").wait_for(state="visible", timeout=30_000)
+    assert "perf_params.mono" in page.inner_text("#mono-error") and page.locator("#fasta_file-error").is_hidden()
+    screenshot(page, tmp_path, "ssr-new-error")
+
+
+def test_cancel_a_running_job_from_its_page(ui_service, remote_files, page, tmp_path, expected_http_errors):
+    expected_http_errors.add(401)  # a wrong token first
+    # a VCF of its own (the artifact cache is keyed by content: the sample VCF is built by an earlier test)
+    first, rest = (TRACKS / "htslib_index.vcf").read_text().split("\n", 1)
+    path = remote_files.root / "held.vcf"
+    path.write_text(f"{first}\n##comment=held by test_cancel_a_running_job_from_its_page\n{rest}")
+    response = ui_service.register("held-calls", access_url=remote_files.url("held.vcf"), md5=md5sum(path))
+    assert response.status_code == 201, response.text
+    remote_files.gate.clear()  # the job's fetch stage waits on the download
+    try:
+        job_id = ui_service.get("/data/held-calls").json()["job_id"]
+        remote_files.wait_open(1)
+        assert ui_service.get(f"/jobs/{job_id}").json()["status"] == "running"
+        page.goto(ui_service.url(f"/ui/jobs/{job_id}"))
+        box = page.locator(f"#cancel-token-{job_id}")
+        assert page.locator(f'label[for="cancel-token-{job_id}"]').inner_text() == "API token"
+        box.fill("not-the-token")
+        page.click("form[data-cancel-job] button")
+        page.wait_for_function("document.querySelector('[data-field=cancel-status]').textContent"
+                               ".includes('not this server')")
+        assert ui_service.get(f"/jobs/{job_id}").json()["status"] == "running"
+        box.fill(TOKEN)
+        box.press("Enter")  # the keyboard submits it
+        page.wait_for_selector(".outcome h2", timeout=60_000)  # the page reloads once the job has ended
+        assert page.inner_text(".outcome h2") == "Cancelled"
+        assert ui_service.get(f"/jobs/{job_id}").json()["status"] == "cancelled"
+        assert page.locator("form[data-cancel-job]").count() == 0
+        screenshot(page, tmp_path, "job-cancelled")
+    finally:
+        remote_files.gate.set()

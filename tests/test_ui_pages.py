@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from html import unescape as html_text
 
 import pyBigWig
 import pysam
@@ -220,3 +221,62 @@ def test_bigwig_views_take_their_sequences_from_the_bigwig(service):
     chrom, span = body["locus"].rsplit(":", 1)
     start, end = (int(x.replace(",", "")) for x in span.split("-"))
     assert chrom == first_chrom and start <= first_start + 1 <= end
+
+
+def test_the_ssr_form_shows_every_parameter_and_the_limits(service_factory):
+    from webapp import ssr_layout
+
+    assert set(ssr_layout.PARAM_MEANINGS) == set(ssr_layout.PARAMS)  # every parameter has its one line
+    service = service_factory(TRACKPREP_MAX_UPLOAD_BYTES="5000000").start()
+    page = service.get("/ui/ssr/new")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    html = page.text
+    assert re.search(r'<form id="ssr-form"[^>]*action="/analyze_ssr/"', html)
+    assert 'data-max-upload-bytes="5000000"' in html
+    assert f"at most <strong data-limit=\"max-upload\">{5_000_000 / 2**20:.1f} MiB</strong>" in html
+    for field in ("fasta_file", "categories_file", "gene_bed", "reference_id", "flanks"):
+        assert f'<label for="{field}">' in html and f'id="{field}-error"' in html
+    for name, (default, low, high) in ssr_layout.PARAMS.items():
+        box = re.search(rf'<input id="param-{name}"[^>]*>', html, re.S).group(0)
+        assert f'value="{default}"' in box and f'min="{low}"' in box
+        assert (f'max="{high}"' in box) == (high is not None)
+        assert f'<label for="param-{name}"><code>{name}</code></label>' in html
+        help_text = html_text(re.search(rf'<p id="param-{name}-help" class="help">(.*?)</p>', html, re.S).group(1))
+        assert ssr_layout.PARAM_MEANINGS[name] in help_text and f"Default {default:,}" in help_text
+
+
+def test_the_ssr_page_offers_what_the_analysis_produced(service):
+    fasta = service.base / "sources" / "two.fa"
+    fasta.write_text(">g1\n" + "ACGT" * 300 + "AT" * 12 + "\n>g2\n" + "ACGT" * 300 + "AT" * 10 + "\n")
+    with open(fasta, "rb") as handle:
+        submitted = service.http.post(service.url("/analyze_ssr/"), files={"fasta_file": handle}, timeout=60)
+    assert submitted.status_code == 202, submitted.text
+    job_id = submitted.json()["job_id"]
+    page = service.get(f"/ui/ssr/{job_id}")
+    assert page.status_code == 200
+    html = page.text
+    # no categories and no genes: no plot has a table, each says which input was missing
+    assert "data-table=" not in html.split('<section class="tables"')[0]
+    assert html.count("Not in this analysis:") == html.count('<figure class="plot"') > 0
+    assert "categories_file" in html and "gene_bed" in html
+    # the one table it has: the SSRs (reformatted.tsv), paged in the browser
+    assert re.findall(r'<section class="data-table" id="table-(\w+)"', html) == ["ssrs"]
+    assert 'data-table="intrim/reformatted.tsv"' in html
+    assert f'href="/api/job/{job_id}/download_zip"' in html and 'id="ssr-genome-view-link"' in html
+    # unknown ids, and jobs that are not SSR analyses, are the 404 page
+    assert service.get("/ui/ssr/no-such-job").status_code == 404
+    assert service.register("peaks", TRACKS / "htslib_bed_file.bed").status_code == 201
+    build = service.get("/data/peaks").json()["job_id"]
+    missing = service.get(f"/ui/ssr/{build}")
+    assert missing.status_code == 404 and "<h1>Not found</h1>" in missing.text
+    assert service.wait_job(job_id)["status"] == "completed"
+
+
+def test_the_plotting_libraries_are_served_with_their_licences(service):
+    for path in ("/static/vendor/echarts/echarts.esm.min.js", "/static/vendor/arrow/Arrow.es2015.min.js",
+                 "/static/ssr_result.js", "/static/ssr_plots.js", "/static/ssr_form.js", "/static/cancel.js"):
+        response = service.get(path)
+        assert response.status_code == 200 and "javascript" in response.headers["Content-Type"], path
+    for path in ("/static/vendor/echarts/LICENSE", "/static/vendor/arrow/LICENSE.txt",
+                 "/static/vendor/arrow/NOTICE.txt"):
+        assert "Apache" in service.get(path).text, path

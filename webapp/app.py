@@ -22,7 +22,7 @@ from .jobs_api import bp as jobs_bp
 from .meta_api import bp as meta_bp
 from .uploads import UploadRequest
 
-EXTENSIONS = ("webapp.ssr_api", "webapp.ui")
+EXTENSIONS = ("webapp.ssr_api", "webapp.ui", "webapp.ui_ssr", "webapp.ui_views")
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified, "

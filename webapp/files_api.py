@@ -5,7 +5,7 @@ import os
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
-from . import cache_usage, jobs, layout, metrics, plan, serving, source_admin, sources
+from . import cache_usage, derived, jobs, layout, metrics, plan, serving, source_admin, sources
 from .auth import require_token, token_valid
 from .db import get_db
 from .errors import BuildFailed, Invalid, NotFound, NotReady
@@ -20,9 +20,11 @@ def _settings() -> Settings:
 
 
 def visible_source(source_id: str) -> dict:
-    """The source, if this caller may see it: a restricted one without the token is as unknown (404)."""
+    """The source, if this caller may see it: a restricted one without the token is as unknown (404), unless
+    it is derived from an SSR job, which its id alone opens (:mod:`webapp.derived`)."""
     source = sources.get(get_db(), source_id) if layout.SOURCE_ID_RE.match(source_id) else None
-    if source is None or (source["access"] == "restricted" and not token_valid()):
+    if source is None or (source["access"] == "restricted" and not token_valid()
+                          and not derived.readable_by_id(get_db(), source)):
         raise NotFound(f"no source with id {source_id!r}")
     return source
 

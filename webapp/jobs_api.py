@@ -8,7 +8,7 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
-from . import jobs
+from . import derived, jobs
 from .job_record import Job, JobStatus
 from .auth import require_token, token_valid
 from .db import get_db
@@ -25,9 +25,10 @@ _long_polls = threading.BoundedSemaphore(MAX_LONG_POLLS)
 
 
 def visible_job(job_id: str) -> Job:
-    """The job, if this caller may see it (a job built from a restricted source needs the token)."""
+    """The job, if this caller may see it (a job built from a restricted source needs the token, unless that
+    source is derived from an SSR job: :mod:`webapp.derived`)."""
     job = jobs.get(get_db(), job_id) if len(job_id) <= 64 else None
-    if job is None or (job.private and not token_valid()):
+    if job is None or (job.private and not token_valid() and not derived.job_readable_by_id(get_db(), job)):
         raise NotFound(f"no job with id {job_id!r}")
     return job
 

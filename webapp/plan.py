@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from . import layout
+from . import layout, ssr_layout
 from .settings import Settings
 
 MANIFEST_NAME = "manifest.tsv"
@@ -72,7 +72,10 @@ def job_config(settings: Settings) -> dict[str, Any]:
     return {
         "cache_dir": settings.cache_dir,
         "manifest": MANIFEST_NAME,
-        "source_roots": list(settings.effective_source_roots),
+        # the SSR analyses too: the sources derived from one (webapp.derived) are files of its folder. Only the
+        # service registers sources there: registration still refuses every path outside the configured roots
+        "source_roots": [*settings.effective_source_roots,
+                         os.path.realpath(os.path.join(settings.cache_dir, ssr_layout.SSR_DIR))],
         "allowed_hosts": list(settings.allowed_hosts),
         "drs_scheme": settings.drs_scheme,
         "pipeline_version": pipeline_version(settings.workflow_dir),

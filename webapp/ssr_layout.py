@@ -35,6 +35,21 @@ PARAMS: dict[str, tuple[int, int, int | None]] = {
     "min_repeat_count": (1, 0, None),
     "min_genome_count": (2, 0, None),
 }
+# perf_params: name -> what it means, one line (the submission form and the OpenAPI document show these)
+PARAM_MEANINGS: dict[str, str] = {
+    "mono": "fewest repeat units for a 1 bp motif to count as an SSR",
+    "di": "fewest repeat units for a 2 bp motif",
+    "tri": "fewest repeat units for a 3 bp motif",
+    "tetra": "fewest repeat units for a 4 bp motif",
+    "penta": "fewest repeat units for a 5 bp motif",
+    "hexa": "fewest repeat units for a 6 bp motif",
+    "minLen": "shortest genome analysed, in bases (shorter ones are left out)",
+    "maxLen": "longest genome analysed, in bases (longer ones are left out)",
+    "unfair": "most N (ambiguous) bases a genome may hold and still be analysed",
+    "thread": "threads per stage (speed only: it never changes a result)",
+    "min_repeat_count": "a hotspot needs more distinct repeat counts than this in one gene and motif",
+    "min_genome_count": "a hotspot needs more genomes than this carrying the gene's SSR",
+}
 UNIT_KEYS = ("mono", "di", "tri", "tetra", "penta", "hexa")
 NOT_IN_KEY = ("thread",)  # changes speed, never a result
 INPUT_NAMES = {"fasta": "genomes.fa", "categories": "categories.tsv", "gene_bed": "genes.bed"}

@@ -27,6 +27,7 @@ from .files_api import _alias_urls, artifact_state, visible_source
 from .layout import built_index
 from .job_record import TERMINAL, JobStatus
 from .jobs_api import visible_job
+from .ui_reference import named_reference
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ui", __name__)
@@ -235,10 +236,6 @@ def sequences(path: str, kind: str) -> tuple[tuple[tuple[str, int], ...], str | 
                     record = next(tabix.fetch(contig), None)
                     first = None if record is None else (contig, _start(record, kind))
                 continue
-                if first is None:
-                    record = next(tabix.fetch(contig), None)
-                    first = None if record is None else (contig, _start(record, kind))
-                continue
             for record in tabix.fetch(contig):
                 start = _start(record, kind)
                 if first is None:
@@ -290,8 +287,10 @@ def _locus(first: tuple[str, int] | None, lengths: dict[str, int]) -> str | None
 
 @bp.get("/ui/sources/<source_id>/genome")
 def genome(source_id: str):
-    """What igv.js needs to draw a built artifact without a reference FASTA: its tracks' alias URLs, the
-    sequence names and lengths from the artifact's header or index, and a first locus."""
+    """What igv.js needs to draw a built artifact: its tracks' alias URLs, the sequence names and lengths from
+    the artifact's header or index, a first locus, and, when the source names a reference FASTA this caller
+    may read, ``reference_source`` (where to build it) and ``reference`` (igv.js reference settings, once it
+    is built). Both null without one: the view uses the artifact's names and lengths."""
     source = visible_source(source_id)
     path, kind = _built_artifact(source)
     names, locus = sequences(path, kind)
@@ -301,8 +300,10 @@ def genome(source_id: str):
     track = {"name": source_id, "type": igv_type, "format": igv_format, "url": aliases.get("data")}
     if kind != "bigwig":  # a bigWig carries its own index
         track["indexURL"] = aliases.get("index")
+    reference, reference_source = named_reference(source)
     return jsonify(source_id=source_id, chromosomes=[{"name": name, "length": length} for name, length in names],
-                   chrom_sizes_url=url_for("ui.chrom_sizes", source_id=source_id), locus=locus, track=track)
+                   chrom_sizes_url=url_for("ui.chrom_sizes", source_id=source_id), locus=locus, track=track,
+                   reference=reference, reference_source=reference_source)
 
 
 @bp.get("/ui/sources/<source_id>/chrom.sizes")

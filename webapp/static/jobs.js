@@ -69,10 +69,31 @@ export function render(root, view) {
       text.className = `job-status status-${view.status}`;
     }
     const message = element.querySelector('[data-field="message"]');
-    if (message) message.textContent = view.message === view.status ? "" : view.message;
+    // a failed job's message is its reason, which the outcome shows: say it once
+    const ended = view.status === "failed" || view.status === "cancelled";
+    if (message) message.textContent = view.message === view.status || ended ? "" : view.message;
+    const cancel = element.querySelector("form[data-cancel-job]");
+    if (cancel && TERMINAL.has(view.status)) cancel.hidden = true;
+  }
+  // a source's artifact cell on the home page: once its job has ended, the state /data would now answer
+  for (const cell of root.querySelectorAll(`[data-state-job="${view.job_id}"]`)) {
+    if (TERMINAL.has(view.status)) showSourceState(cell, view);
   }
   for (const message of root.querySelectorAll(`[data-job-message="${view.job_id}"]`)) {
     message.textContent = view.message;
+  }
+}
+
+function showSourceState(cell, view) {
+  const kind = { completed: "built", failed: "failed", cancelled: "not_built", expired: "not_built" }[view.status];
+  cell.className = `state state-${kind}`;
+  if (kind === "failed") {
+    const link = document.createElement("a");
+    link.href = `/ui/jobs/${encodeURIComponent(view.job_id)}`;
+    link.textContent = "failed";
+    cell.replaceChildren(link);
+  } else {
+    cell.replaceChildren(kind === "built" ? "built" : "not built");
   }
 }
 

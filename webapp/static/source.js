@@ -1,9 +1,13 @@
 // The genome view of one source: igv.js reads the artifact through the service's extension-bearing alias URLs
-// with byte ranges, with a reference made of the artifact's own sequence names and lengths (no FASTA needed).
+// with byte ranges, with the registered reference FASTA the source names, if any; without one, a reference made
+// of the artifact's own sequence names and lengths.
 // A source that is not built yet shows its job's progress first, then the track, without a reload.
 import igv from "./vendor/igv/igv.esm.min.js";
+import { ensureBuilt } from "./builds.js";
 import { render, summary, watchJob } from "./jobs.js";
+import { passCutRecords } from "./igv_quirks.js";
 
+passCutRecords();
 const section = document.getElementById("viewer");
 const status = document.getElementById("viewer-status");
 const build = document.getElementById("build");
@@ -122,17 +126,22 @@ view.loci = () => (view.browser ? lociText(view.browser) : "");
 
 async function draw(settings) {
   say(`Drawing ${settings.chromosomes.length.toLocaleString("en-US")} sequence(s)…`);
+  // a registered reference FASTA when the source names one (bgzipped: .fai and .gzi beside it), else the
+  // artifact's own sequence names and lengths
+  view.referenceless = !settings.reference;
+  view.reference = settings.reference ? settings.reference.id : null;
+  const reference = settings.reference || {
+    id: sourceId,
+    name: sourceId,
+    format: "chromsizes",
+    fastaURL: settings.chrom_sizes_url,
+    wholeGenomeView: false,
+    showIdeogram: false,
+  };
   const browser = await igv.createBrowser(document.getElementById("igv"), {
     loadDefaultGenomes: false,
-    reference: {
-      id: sourceId,
-      name: sourceId,
-      format: "chromsizes",
-      fastaURL: settings.chrom_sizes_url,
-      wholeGenomeView: false,
-      showIdeogram: false,
-    },
-    showSequence: false,
+    reference,
+    showSequence: Boolean(settings.reference),
     locus: settings.locus || settings.chromosomes[0].name,
     tracks: [{ ...settings.track, height: 300 }],
   });
@@ -161,6 +170,23 @@ locusForm.addEventListener("submit", async (event) => {
   }
 });
 
+/** The settings with the named reference FASTA's igv.js settings, built first when it is not yet. */
+async function withReference(settings) {
+  const source = settings.reference_source;
+  if (settings.reference || !source) return settings;
+  say(`Preparing the reference ${source.id}…`);
+  build.hidden = false;
+  await ensureBuilt({ recordUrl: source.record_url, dataUrl: source.data_url }, (jobId) => {
+    build.dataset.jobId = jobId;
+    showJobLink(jobId);
+  }, (job) => render(document, job));
+  build.hidden = true;
+  const response = await fetch(source.settings_url, { cache: "no-store" });
+  const body = await response.json();
+  if (!response.ok) throw new Error(`the reference ${source.id}: ${body.detail || response.status}`);
+  return { ...settings, reference: body };
+}
+
 async function main() {
   try {
     let settings = await genomeSettings();
@@ -169,7 +195,7 @@ async function main() {
       if (jobId) await waitForBuild(jobId);
       settings = await genomeSettings();
     }
-    await draw(settings);
+    await draw(await withReference(settings));
   } catch (error) {
     view.state = "failed";
     view.error = String(error.message || error);
