@@ -74,7 +74,8 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def worker(_args: argparse.Namespace) -> int:
-    """The production dispatcher: one per deployment, next to the gunicorn web workers."""
+    """The production dispatcher, next to the gunicorn web workers (one or more per deployment: a worker that
+    dies hands its running jobs to the others, see webapp/workers.py)."""
     settings = settings_module.load()
     startup.check(settings)
     metrics.prepare(settings.data_dir)  # next to gunicorn's workers, into their folder (their master clears it)

@@ -63,7 +63,11 @@ CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (workflow_key, created_at);
 CREATE TABLE IF NOT EXISTS dispatchers (
     owner TEXT PRIMARY KEY,         -- host:pid:start, as in jobs.owner
-    beat_at REAL NOT NULL           -- unix time of its last pass (the heartbeat /health reads)
+    beat_at REAL NOT NULL,          -- unix time of its last pass (the heartbeat /health reads)
+    host TEXT NOT NULL DEFAULT '',  -- where it runs, its pid and kernel start time (webapp/workers.py)
+    pid INTEGER,
+    pid_start TEXT,
+    started_at REAL                 -- unix time of its first beat
 );
 CREATE TABLE IF NOT EXISTS cache_served (
     item TEXT PRIMARY KEY,          -- a cache folder relative to the cache dir: v2/bam/<key>, src/<md5>, ...
@@ -90,6 +94,10 @@ ADDED_COLUMNS = (
     ("sources", "reference", "TEXT NOT NULL DEFAULT ''"),
     ("sources", "reference_md5", "TEXT NOT NULL DEFAULT ''"),
     ("sources", "pinned", "INTEGER NOT NULL DEFAULT 0"),  # its artifacts are never evicted (cache_gc.py)
+    ("dispatchers", "host", "TEXT NOT NULL DEFAULT ''"),
+    ("dispatchers", "pid", "INTEGER"),
+    ("dispatchers", "pid_start", "TEXT"),
+    ("dispatchers", "started_at", "REAL"),
 )
 
 

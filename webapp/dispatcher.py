@@ -1,8 +1,9 @@
 """The dispatcher: claims queued jobs while fewer than the bound run, runs Snakemake for each, records the
 outcome.
 
-One dispatcher per deployment: a thread inside ``trackprep serve``, or the ``trackprep worker`` process next
-to gunicorn. The bound on running jobs is counted in the database, so it holds across processes. Each job
+A thread inside ``trackprep serve``, or one or more ``trackprep worker`` processes next to gunicorn. The bound
+on running jobs is counted in the database, so it holds across processes; a worker that dies hands its jobs to
+the others (:mod:`webapp.workers`). Each job
 runs::
 
     python -m snakemake -s $WORKFLOW/Snakefile <targets> --configfile job.yaml --nolock --cores N \
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from . import cache_gc, cluster, events, heartbeat, jobs, launcher, metrics, procs, wake
+from . import cache_gc, cluster, events, heartbeat, jobs, launcher, metrics, procs, wake, workers
 from .db import open_store
 from .job_record import ACTIVE, Job, JobStatus
 from .settings import Settings
@@ -42,7 +43,7 @@ PLUGIN_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "snakemak
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMP_PREFIXES = (".fetch-", ".tabix.", ".sidecar.")
 TEMP_SUFFIXES = (".tmp",)
-RECOVERY_EVERY = 20.0  # seconds between sweeps for jobs whose dispatcher died
+RECOVERY_EVERY = 5.0  # seconds between sweeps for jobs whose dispatcher died (webapp/workers.py)
 # a failed run is put down to a full disk when its log says so, or (tools misreport ENOSPC: samtools sort says
 # "No such file or directory") when a filesystem it writes to has less than this left
 DISK_FULL_WORDS = ("No space left on device", "Errno 28", "ENOSPC", "Disk quota exceeded")
@@ -238,20 +239,30 @@ class Dispatcher:
 
     # ---- recovery ------------------------------------------------------------------------------------------
     def recover(self) -> None:
-        """Re-queue running jobs whose dispatcher is gone, stopping any Snakemake they left running."""
+        """Take over the running jobs of dispatchers that are gone (this one's earlier life, or another worker
+        killed on this host or silent past the heartbeat timeout on another; :mod:`webapp.workers`): stop any
+        Snakemake they left running, sweep its temp files and re-queue the job."""
         self._last_recovery = time.monotonic()
-        for job in jobs.running(self.db):
-            if job.owner == self.owner or procs.owner_alive(job.owner):
-                continue
-            if procs.alive(job.pid, job.pid_start):
+        if not self._last_beat:
+            self._beat()  # seen as live before touching anyone's jobs
+        for job in workers.orphaned(self.db, self.settings.heartbeat_timeout):
+            if not workers.adopt(self.db, job.id, job.owner, self.owner):
+                continue  # another live dispatcher took it over first
+            host = workers.parse_owner(job.owner)[0]
+            if host not in ("", procs.HOST):
+                log.warning("job %s: its dispatcher %s on %s is silent; its Snakemake (pid %s there) cannot be "
+                            "stopped from here", job.id, job.owner, host, job.pid)
+            elif procs.alive(job.pid, job.pid_start):
                 log.warning("job %s: stopping Snakemake %s left by dead dispatcher %s", job.id, job.pid,
                             job.owner)
                 procs.stop_group(job.pid, lambda job=job: procs.alive(job.pid, job.pid_start),
                                  self.settings.cancel_grace)
             cluster.cancel_cluster_jobs(os.path.join(self.settings.jobs_dir, job.id))
             sweep_temp_files(sorted(job_dirs(job) - self._dirs_of_other_active_jobs(job.id)))
-            jobs.requeue(self.db, job.id, "re-queued after its dispatcher stopped")
-            log.info("job %s re-queued (its dispatcher %s is gone)", job.id, job.owner)
+            if workers.hand_back(self.db, job.id, self.owner, "re-queued after its dispatcher stopped"):
+                log.info("job %s re-queued by %s (its dispatcher %s is gone)", job.id, self.owner,
+                         job.owner)
+        workers.forget_gone(self.db, self.settings.heartbeat_timeout)
 
     # ---- one pass ------------------------------------------------------------------------------------------
     def tick(self) -> None:

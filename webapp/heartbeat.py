@@ -8,13 +8,18 @@ import time
 import sqlite_utils
 
 from .db import transaction
+from .workers import parse_owner
 
 
 def beat(db: sqlite_utils.Database, owner: str) -> None:
-    """Record that the dispatcher ``owner`` is alive now."""
+    """Record that the dispatcher ``owner`` (``host:pid:start``, :func:`webapp.procs.identity`) is alive now;
+    its first beat also records its host, pid, start time and when it started (:mod:`webapp.workers`)."""
+    host, pid, started = parse_owner(owner)
+    now = time.time()
     with transaction(db):
-        db.execute("INSERT INTO dispatchers (owner, beat_at) VALUES (?, ?)"
-                   " ON CONFLICT(owner) DO UPDATE SET beat_at = excluded.beat_at", (owner, time.time()))
+        db.execute("INSERT INTO dispatchers (owner, beat_at, host, pid, pid_start, started_at)"
+                   " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(owner) DO UPDATE SET beat_at = excluded.beat_at",
+                   (owner, now, host, pid, started, now))
 
 
 def forget(db: sqlite_utils.Database, owner: str) -> None:

@@ -41,17 +41,6 @@ def identity() -> str:
     return f"{HOST}:{os.getpid()}:{start_time(os.getpid())}"
 
 
-def owner_alive(owner: str | None) -> bool:
-    """True when the dispatcher named by an owner string still runs (another host's is assumed alive)."""
-    if not owner:
-        return False
-    host, _, rest = owner.partition(":")
-    pid, _, started = rest.partition(":")
-    if host != HOST:
-        return True
-    return pid.isdigit() and alive(int(pid), started)
-
-
 def signal_group(pgid: int, sig: signal.Signals) -> bool:
     """Send a signal to a process group; False when the group no longer exists."""
     try:
