@@ -124,16 +124,16 @@ def test_an_upload_on_a_full_disk_answers_507_and_keeps_nothing(small_disk, serv
 def test_a_log_that_says_enospc_names_the_folder_with_least_space(small_disk, tmp_path):
     """The other way a full disk is recognised: the tool said so (errno 28), though the run's clean-up freed the
     space again before the dispatcher looked. The reason names the fullest folder the job writes to."""
-    from webapp import dispatcher, settings
+    from webapp import run_cleanup, settings
 
     disk = small_disk(4 * MIB)
     (disk / "filler").write_bytes(b"\0" * (2 * MIB))
     config = settings.load({"TRACKPREP_DATA_DIR": str(tmp_path / "data"), "TRACKPREP_CACHE_DIR": str(disk)})
-    space = dispatcher.disk_space(config, "job1")
+    space = run_cleanup.disk_space(config, "job1")
     assert {entry[0] for entry in space} == {str(disk), str(tmp_path / "data" / "jobs" / "job1")}
     tail = "mv: error writing '/x/data.bam.tmp': No space left on device\n"
-    reason = dispatcher.disk_full_reason("job1", tail, space)
+    reason = run_cleanup.disk_full_reason("job1", tail, space)
     assert reason is not None and reason.startswith("the disk is full: ")
     assert f"{disk} has 2.0 MiB free (TRACKPREP_CACHE_DIR)" in reason and "POST /jobs/job1/retry" in reason
     # plenty of space and a log that does not say so: another failure, not a full disk
-    assert dispatcher.disk_full_reason("job1", "samtools sort: truncated file\n", space) is None
+    assert run_cleanup.disk_full_reason("job1", "samtools sort: truncated file\n", space) is None
