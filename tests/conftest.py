@@ -452,8 +452,12 @@ def unreadable_artifact(data: Path) -> str | None:
     # A test may ask for the index target alone (no record); the index beside the data must then still open.
     candidates = [Path(built)] if built else [Path(f"{data}{suffix}") for suffix in kind.index_suffixes]
     index = next((path for path in candidates if path.exists()), None)
+    if index is None and not record.exists():
+        # not published (the record is written last): a build stopped, or still running, between its data and its
+        # index. The data was renamed into place whole, so it must still read to its end.
+        return unreadable_whole_file(data, kind.name)
     if index is None:
-        return "no index beside it"
+        return "published without an index beside it"
     try:
         if kind.name == "bam":  # check_sq=False: an unaligned BAM has no @SQ lines
             with pysam.AlignmentFile(str(data), index_filename=str(index), check_sq=False) as bam:
@@ -481,10 +485,39 @@ def unreadable_artifact(data: Path) -> str | None:
     return None
 
 
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def unreadable_whole_file(data: Path, kind: str) -> str | None:
+    """Why a data file without its index (and without its record) is not whole, or None: it reads to its end in
+    pysam (a BAM) or gzip (a BGZF file), and ends with the BGZF end-of-file block."""
+    import gzip
+
+    import pysam
+
+    try:
+        if kind == "bam":
+            with pysam.AlignmentFile(str(data), check_sq=False) as bam:
+                for _ in bam.fetch(until_eof=True):
+                    pass
+        else:
+            with gzip.open(data, "rb") as handle:
+                while handle.read(1 << 20):
+                    pass
+    except (OSError, ValueError, EOFError) as err:
+        return f"unpublished and not whole: {type(err).__name__}: {err}"
+    with open(data, "rb") as handle:
+        handle.seek(-len(BGZF_EOF), os.SEEK_END)
+        if handle.read() != BGZF_EOF:
+            return "unpublished and not whole: no BGZF end-of-file block"
+    return None
+
+
 @pytest.fixture(scope="session", autouse=True)
 def every_published_artifact_opens(tmp_path_factory):
     """After the session: every artifact at a final cache path (``v<N>/<format>/<md5>/data.*``) that any test
-    left behind opens and reads to the end in pysam (htslib), with its own index."""
+    left behind opens and reads to the end in pysam (htslib), with its own index; a data file whose build stopped
+    before its index and record (a test ended or killed it) is still whole."""
     yield
     names = {spec.data_name for spec in layout.KINDS.values()}
     failures = []

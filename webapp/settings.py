@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 
+from .core.errors import Invalid
+from .core.policy import parse_bool
 from .workflow_files import default_workflow_dir
 
 # the small licensed sample set shipped inside the package (webapp/samples/, see its LICENSES.md)
@@ -91,12 +93,13 @@ def _fraction(env: dict[str, str], name: str, default: float) -> float:
 
 
 def _flag(env: dict[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
+    raw = env.get(name, "").strip()
     if not raw:
         return default
-    if raw not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-        raise SettingsError(f"{name}={raw!r} must be 1 or 0")
-    return raw in ("1", "true", "yes", "on")
+    try:
+        return parse_bool(raw, name)
+    except Invalid:
+        raise SettingsError(f"{name}={raw!r} must be 1 or 0") from None
 
 
 def _list(env: dict[str, str], name: str, sep: str) -> tuple[str, ...]:
