@@ -274,9 +274,11 @@ class Dispatcher:
 
     def _advance_stop(self, run: Run) -> None:
         """One step of SIGINT -> SIGTERM (group) -> SIGKILL (group), a grace period apart; never blocks."""
-        if run.stop_step and time.monotonic() - run.stop_at < self.settings.cancel_grace:
-            return
         pid = run.proc.pid
+        if run.stop_step and time.monotonic() - run.stop_at < self.settings.cancel_grace:
+            if run.stop_step == 1:  # a tool Snakemake started after the SIGINT (it was still starting) goes too
+                procs.signal_followers(pid, signal.SIGTERM)
+            return
         if run.stop_step == 0:
             # SIGINT lets Snakemake clean up, but it waits for a running tool to end: a long sort outlived a time
             # limit by the whole grace period. The tools get SIGTERM at once; their temp files are swept after.
