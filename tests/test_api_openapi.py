@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from xml.etree import ElementTree
 
 from conftest import TRACKS, TOKEN
 
@@ -45,12 +46,60 @@ def test_schemathesis_finds_no_server_error(service, tmp_path):
                       'include-path-regex = "^/(ui/sources/|reads/|variants/|data/|index/|features/)"\n'
                       'checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "503"]\n')
     checks = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
-    for headers in ([], ["-H", f"Authorization: Bearer {TOKEN}"]):
+    generated = 0
+    for run, headers in enumerate(([], ["-H", f"Authorization: Bearer {TOKEN}"])):
+        reports = tmp_path / f"report-{run}"
+        # every phase; the stateful one chains requests along the document's links (POST /files -> /data, a
+        # 202's job -> /jobs/{job_id}, an SSR submission -> its status)
         result = subprocess.run(
             [shutil.which("schemathesis") or "schemathesis", "--config-file", str(config), "run",
              service.url("/openapi.json"), *headers,
              "--checks", checks, "--max-examples", "25", "--generation-deterministic",
+             "--phases", "examples,coverage,fuzzing,stateful", "--report", "junit", "--report-dir", str(reports),
              "--request-timeout", "60"],
             cwd=tmp_path, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stdout[-6000:]
+        junit = ElementTree.parse(next(reports.glob("junit*.xml"))).getroot()
+        assert (junit.get("failures"), junit.get("errors")) == ("0", "0"), result.stdout[-6000:]
+        cases = re.search(r"Test cases:\s+(\d+) generated, (\d+) passed\s*$", result.stdout, re.MULTILINE)
+        assert cases is not None and cases[1] == cases[2], result.stdout[-6000:]
+        generated += int(cases[1])
+        stateful = re.search(r"Stateful \(in [^)]*\)\s+Scenarios:\s+(\d+)\s+API Links:\s+(\d+) covered",
+                             result.stdout)
+        assert stateful is not None and int(stateful[1]) > 0 and int(stateful[2]) > 0, result.stdout[-6000:]
+    assert generated >= 1000
     assert "Traceback" not in (service.base / "serve.log").read_text()
+
+
+def test_links_name_described_operations_and_their_path_parameters(service):
+    """Each link of the document resolves to an operation and fills exactly its path parameters from the
+    response's body, where that response's schema has the field."""
+    document = service.get("/openapi.json").json()
+
+    def resolve(schema: dict) -> dict:
+        ref = schema.get("$ref")
+        return document["components"]["schemas"][ref.rsplit("/", 1)[1]] if ref else schema
+
+    found = set()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                for link in response.get("links", {}).values():
+                    pointer = link["operationRef"]
+                    assert pointer.startswith("#/paths/")
+                    target_path, target_method = pointer[len("#/paths/"):].rsplit("/", 1)
+                    target_path = target_path.replace("~1", "/").replace("~0", "~")
+                    target = document["paths"][target_path][target_method]
+                    wanted = {p["name"] for p in target["parameters"] if p["in"] == "path"}
+                    assert set(link["parameters"]) == wanted, pointer
+                    body = resolve(response["content"]["application/json"]["schema"])
+                    for expression in link["parameters"].values():
+                        field = expression.removeprefix("$response.body#/")
+                        assert field in body["required"], (path, method, status, expression)
+                    found.add((method.upper(), path, status, target_method.upper(), target_path))
+    # the flows docs/api.md describes, from the independent reading of the routes
+    assert {("POST", "/files", "201", "GET", "/data/{source_id}"),
+            ("POST", "/files", "200", "DELETE", "/files/{source_id}"),
+            ("GET", "/data/{source_id}", "202", "POST", "/jobs/{job_id}/retry"),
+            ("POST", "/analyze_ssr/", "202", "GET", "/api/job/{job_id}/status")} <= found
+    assert not [f for f in found if f[1] == "/jobs"]
