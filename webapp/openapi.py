@@ -1,6 +1,7 @@
 """The OpenAPI 3.0 document at ``/openapi.json``, generated with apispec.
 
-apispec assembles the document: its paths (:mod:`webapp.openapi_paths`), the bearer security scheme and the
+apispec assembles the document: its paths (:mod:`webapp.openapi_paths`) with their links
+(:mod:`webapp.openapi_links`), the bearer security scheme and the
 component schemas. The schemas of what the core validates are generated from its pydantic models
 (``SourceFields``: :class:`webapp.core.records.SourceRequest`; ``PerfParams`` and the SSR form:
 :mod:`webapp.core.ssr_form`), so the document cannot drift from the validation it describes. Why apispec:
@@ -17,6 +18,7 @@ from .core.openapi_schema import component
 from .core.records import SourceRequest
 from .core.source import MANIFEST_COLUMNS, OPTIONAL_FIELDS
 from .core.ssr_form import PerfParams
+from .openapi_links import add_links
 from .openapi_paths import STATUSES, paths
 
 TITLE, VERSION, OPENAPI_VERSION = "trackprep", "0.1.0", "3.0.3"
@@ -93,7 +95,7 @@ def document(app: Flask) -> dict[str, Any]:
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     for name, schema in _schemas().items():
         spec.components.schema(name, schema)
-    described = {**app.extensions.get("trackprep.openapi_paths", {}), **paths()}
+    described = add_links({**app.extensions.get("trackprep.openapi_paths", {}), **paths()})
     for path, operations in described.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()

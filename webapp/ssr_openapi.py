@@ -27,11 +27,17 @@ def openapi_paths() -> dict:
     }
     gone = {**error, "description": "the analysis expired (TRACKPREP_RESULT_TTL_DAYS): its results are gone"}
     json_ok = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+    urls = ("status_url", "results_base_url", "download_all_url")
+    submitted = {"description": "queued, attached to the identical running analysis, or its finished result",
+                 "content": {"application/json": {"schema": {
+                     "type": "object", "required": ["job_id", "status", "analysis_key", *urls],
+                     "properties": {name: {"type": "string"}
+                                    for name in ("job_id", "status", "analysis_key", *urls)}}}}}
     return {
         "/analyze_ssr/": {
             "post": _op(
                 "Submit an SSR analysis (croSSRoad-compatible)",
-                {"202": json_ok, "413": error, "422": error,
+                {"202": submitted, "413": error, "422": error,
                  "503": {**error, "description": "queue full (TRACKPREP_MAX_QUEUED_JOBS); see Retry-After"},
                  "507": {**error, "description": "upload quota reached (TRACKPREP_UPLOAD_QUOTA_BYTES, "
                                            "upload_quota_exceeded) or the disk is full (disk_full)"}},
