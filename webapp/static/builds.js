@@ -25,10 +25,15 @@ export async function startBuild(dataUrl) {
   controller.abort(); // built after all: the body is the whole artifact, which the page does not want
   if (response.ok) return null;
   let reason = `the server answered ${response.status}`;
+  let jobId = null;
   try {
-    reason = (await response.clone().json()).detail || reason;
+    const body = await response.clone().json();
+    reason = body.detail || reason;
+    jobId = body.job_id || null; // a remembered failure names its job
   } catch (error) { /* aborted or not JSON */ }
-  throw new Error(reason);
+  const error = new Error(reason);
+  error.jobId = jobId;
+  throw error;
 }
 
 /**

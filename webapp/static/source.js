@@ -3,7 +3,7 @@
 // of the artifact's own sequence names and lengths.
 // A source that is not built yet shows its job's progress first, then the track, without a reload.
 import igv from "./vendor/igv/igv.esm.min.js";
-import { ensureBuilt } from "./builds.js";
+import { ensureBuilt, isBuilt, startBuild } from "./builds.js";
 import { render, summary, watchJob } from "./jobs.js";
 import { passCutRecords } from "./igv_quirks.js";
 
@@ -35,45 +35,22 @@ console.error = (...args) => {
   consoleError(...args);
 };
 
-/** True when the source's artifact is complete (GET /files/{id} says so: it never answers 503). */
-async function built() {
-  const response = await fetch(section.dataset.recordUrl, { cache: "no-store" });
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.detail || `the server answered ${response.status}`);
-  const ready = Boolean(body.artifacts.data && body.artifacts.data.ready);
-  if (!ready && body.failed_job && !body.active_job) {
-    // the build failed and /data would answer that failure (409) until the source is registered anew
-    view.failedJob = body.failed_job.job_id;
-    const reason = (body.failed_job.error && body.failed_job.error.reason) || body.failed_job.message;
-    throw new Error(`building it failed: ${reason}`);
-  }
-  return ready;
-}
-
 /** The genome settings once the artifact is built; null while it is not. */
 async function genomeSettings() {
-  if (!(await built())) return null;
+  let ready;
+  try {
+    ready = await isBuilt(section.dataset.recordUrl);
+  } catch (error) {
+    // the build failed and /data would answer that failure (409) until the source is registered anew
+    if (error.jobId) view.failedJob = error.jobId;
+    throw error;
+  }
+  if (!ready) return null;
   const response = await fetch(section.dataset.genomeUrl, { cache: "no-store" });
   if (response.status === 503) return null;
   const body = await response.json();
   if (!response.ok) throw new Error(body.detail || `the server answered ${response.status}`);
   return body;
-}
-
-/** Start (or join) the build through GET /data/{id}: the job's id, or null when it was built meanwhile. */
-async function startBuild() {
-  const controller = new AbortController();
-  const response = await fetch(section.dataset.dataUrl, { signal: controller.signal, cache: "no-store" });
-  if (response.status === 202) return (await response.json()).job_id;
-  controller.abort(); // built after all: the body is the whole artifact, which this page does not want
-  if (response.ok) return null;
-  let reason = `the server answered ${response.status}`;
-  try {
-    const body = await response.clone().json();
-    reason = body.detail || reason;
-    if (body.job_id) showJobLink(body.job_id);
-  } catch (error) { /* aborted or not JSON */ }
-  throw new Error(reason);
 }
 
 function showJobLink(jobId) {
@@ -191,7 +168,13 @@ async function main() {
   try {
     let settings = await genomeSettings();
     while (settings === null) {
-      const jobId = await startBuild();
+      let jobId;
+      try {
+        jobId = await startBuild(section.dataset.dataUrl);
+      } catch (error) {
+        if (error.jobId) showJobLink(error.jobId);
+        throw error;
+      }
       if (jobId) await waitForBuild(jobId);
       settings = await genomeSettings();
     }

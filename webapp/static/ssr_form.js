@@ -1,26 +1,17 @@
 // The SSR submission form: posts the files and parameters to the API's own POST /analyze_ssr/ with an
 // XMLHttpRequest (fetch() reports no upload progress), shows the upload's progress, and puts the server's 422/413
 // reasons next to the field they concern. On 202 it opens the analysis' page.
+import { bytes } from "./format.js";
+
 const form = document.getElementById("ssr-form");
 const submit = document.getElementById("submit");
 const panel = document.getElementById("upload");
 const bar = document.getElementById("upload-bar");
 const progressText = panel.querySelector('[data-field="summary"]');
 const formError = document.getElementById("form-error");
-const number = new Intl.NumberFormat("en-US");
 const FILE_FIELDS = ["fasta_file", "categories_file", "gene_bed"];
 const FIELDS = [...FILE_FIELDS, "reference_id", "flanks"];
 
-function bytes(size) {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-  let value = size;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${number.format(value)} bytes` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
 
 function clearErrors() {
   for (const element of form.querySelectorAll(".field-error")) {

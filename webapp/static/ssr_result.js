@@ -6,13 +6,13 @@ import { render, summary, watchJob } from "./jobs.js";
 import { enableCancel } from "./cancel.js";
 import { PLOTTERS } from "./ssr_plots.js";
 import { showGenomeViewLink } from "./ssr_genome_link.js";
+import { bytes, number } from "./format.js";
 
 const section = document.getElementById("ssr-job");
 const outcome = document.getElementById("ssr-outcome");
 const results = document.getElementById("ssr-results");
 const base = section.dataset.apiBase;
 const jobId = section.dataset.jobId;
-const number = new Intl.NumberFormat("en-US");
 const decimal = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
 
 // what the page and its tests (and bench/ui.py) can ask
@@ -157,16 +157,6 @@ async function showTable(element) {
   draw();
 }
 
-function bytes(size) {
-  const units = ["bytes", "KiB", "MiB", "GiB"];
-  let value = size;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${number.format(value)} bytes` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}
 
 async function listFiles() {
   const list = results.querySelector('[data-field="files"]');
