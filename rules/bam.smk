@@ -113,7 +113,7 @@ checkpoint cram_sort:
           # every @SQ of the CRAM must be a sequence of the named reference, same length and MD5
           bash {params.strict:q} "cram_sort: the reference {params.reference_id} cannot be read" \
             samtools dict -o "$tmp/reference.dict" "$ref"
-          python3 {params.check:q} "$tmp/header.sam" "$tmp/header.nour.sam" "$tmp/reference.dict" \
+          python3 -S {params.check:q} "$tmp/header.sam" "$tmp/header.nour.sam" "$tmp/reference.dict" \
             {params.reference_id:q} > /dev/null
           needs="cram_sort: reference mismatch: the CRAM does not decode against its reference"
           needs="$needs {params.reference_id} (name the FASTA the CRAM was written against)"
@@ -121,7 +121,7 @@ checkpoint cram_sort:
         else
           # no reference named: the @SQ UR tags (the path or URL of the file the CRAM was written against)
           # must not be read either, so a CRAM that has them is decoded from a copy without them
-          if [ -n "$(python3 {params.check:q} "$tmp/header.sam" "$tmp/header.nour.sam")" ]; then
+          if [ -n "$(python3 -S {params.check:q} "$tmp/header.sam" "$tmp/header.nour.sam")" ]; then
             bash {params.strict:q} "cram_sort: the CRAM's header cannot be replaced" \
               samtools reheader --no-PG "$tmp/header.nour.sam" {input.cram:q} > "$tmp/source.cram"
             source="$tmp/source.cram"
@@ -180,6 +180,6 @@ rule samtools_index:
         fi
         bash {params.strict:q} "samtools_index: the sorted BAM is truncated or corrupt" \
           samtools index {params.csi} -@ {threads} {input.data:q} {output:q}.tmp
-        python3 {params.check:q} bam {input.data:q} {output:q}.tmp
+        python3 -S {params.check:q} bam {input.data:q} {output:q}.tmp
         mv {output:q}.tmp {output:q}
         """

@@ -29,7 +29,7 @@ rule to_bigwig:
         set -euo pipefail
         exec 2> {log:q}
         # gzip reads a BGZF file cut between two blocks up to the cut without an error: require the EOF block
-        python3 {params.bgzf:q} to_bigwig {input.src:q}
+        python3 -S {params.bgzf:q} to_bigwig {input.src:q}
         python3 {params.script:q} --format {wildcards.fmt} {params.sizes} {input.src:q} {output:q}
         """
 
@@ -55,7 +55,7 @@ rule bigwig_record:
     shell:
         """
         set -euo pipefail
-        python3 -c 'import json, os, sys; print(json.dumps(
+        python3 -S -c 'import json, os, sys; print(json.dumps(
             {{"data": os.path.basename(sys.argv[1]), "chrom_sizes": sys.argv[2]}}))' \
             {input:q} {params.chrom_sizes:q} > {output:q}.tmp 2> {log:q}
         mv {output:q}.tmp {output:q}

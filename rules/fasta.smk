@@ -27,8 +27,8 @@ rule fasta_bgzip:
         set -euo pipefail
         exec 2> {log:q}
         # gzip -cdf reads a BGZF file cut between two blocks up to the cut and exits 0: require the EOF block
-        python3 {params.bgzf:q} fasta_bgzip {input:q}
-        python3 {params.check:q} {input:q} > /dev/null
+        python3 -S {params.bgzf:q} fasta_bgzip {input:q}
+        python3 -S {params.check:q} {input:q} > /dev/null
         # a temp name of this run's own: a CRAM's run may build the same reference while /data/<fasta> does
         gzip -cdf {input:q} | bgzip -l {params.level} -@ {threads} > {output:q}.$$.tmp
         mv {output:q}.$$.tmp {output:q}

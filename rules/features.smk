@@ -27,7 +27,7 @@ rule feature_names_sqlite:
         set -euo pipefail
         exec 2> {log:q}
         # gzip reads a BGZF file cut between two blocks up to the cut without a word: require the EOF block
-        python3 {params.bgzf:q} feature_names_sqlite {input:q}
-        TMPDIR={resources.tmpdir:q} python3 {params.script:q} {wildcards.fmt} {input:q} {output:q}.tmp
+        python3 -S {params.bgzf:q} feature_names_sqlite {input:q}
+        TMPDIR={resources.tmpdir:q} python3 -S {params.script:q} {wildcards.fmt} {input:q} {output:q}.tmp
         mv {output:q}.tmp {output:q}
         """

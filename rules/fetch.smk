@@ -21,7 +21,7 @@ rule fetch_source:
     shell:
         """
         set -euo pipefail
-        python3 {params.script:q} --url {params.url:q} --md5 {wildcards.md5} --out {output:q} \
+        python3 -S {params.script:q} --url {params.url:q} --md5 {wildcards.md5} --out {output:q} \
             --format {params.fmt:q} {params.policy} 2> {log:q}
         """
 
@@ -55,11 +55,11 @@ rule fetch_sidecar_index:
         tmp=$(mktemp -d "$(dirname {output:q})/.sidecar.XXXXXX")
         trap 'rm -rf "$tmp"' EXIT
         ln -s "../$(basename {input:q})" "$tmp/data"
-        python3 {params.fetch:q} --url {params.url:q} --unverified --out "$tmp/data.{wildcards.idx}" {params.policy}
+        python3 -S {params.fetch:q} --url {params.url:q} --unverified --out "$tmp/data.{wildcards.idx}" {params.policy}
         if [ {wildcards.idx:q} = bai ]; then
-          python3 {params.check:q} bam "$tmp/data" "$tmp/data.bai"
+          python3 -S {params.check:q} bam "$tmp/data" "$tmp/data.bai"
         else
-          python3 {params.check:q} tabix "$tmp/data" {params.preset:q}
+          python3 -S {params.check:q} tabix "$tmp/data" {params.preset:q}
         fi
         mv "$tmp/data.{wildcards.idx}" {output:q}
         """

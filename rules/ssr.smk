@@ -109,5 +109,5 @@ rule ssr_hotspots:
     shell:
         """
         set -euo pipefail
-        python3 {params.script:q} --genecombo {input:q} --out-dir {params.out:q} {params.args} 2> {log:q}
+        python3 -S {params.script:q} --genecombo {input:q} --out-dir {params.out:q} {params.args} 2> {log:q}
         """

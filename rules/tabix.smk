@@ -25,7 +25,7 @@ rule gffread_gtf_to_gff3:
         tmp=$(mktemp -d "{resources.tmpdir}/trackprep-gffread.XXXXXX")
         trap 'rm -rf "$tmp"' EXIT
         # gzip -cdf reads a BGZF file cut between two blocks up to the cut and exits 0: require the EOF block
-        python3 {params.bgzf:q} gffread_gtf_to_gff3 {input:q}
+        python3 -S {params.bgzf:q} gffread_gtf_to_gff3 {input:q}
         gzip -cdf {input:q} | awk -v fmt=gtf -v header="$tmp/header" -f {params.awk:q} > "$tmp/records.gtf"
         # --keep-genes keeps gene features and their Parent links; -F keeps every attribute
         gffread "$tmp/records.gtf" --keep-genes -F -o "$tmp/converted.gff3"
@@ -117,7 +117,7 @@ checkpoint sort_bgzip:
         tmp=$(mktemp -d "{resources.tmpdir}/trackprep-sort.XXXXXX")
         trap 'rm -rf "$tmp"' EXIT
         # gzip -cdf reads a BGZF file cut between two blocks up to the cut and exits 0: require the EOF block
-        python3 {params.bgzf:q} sort_bgzip {input:q}
+        python3 -S {params.bgzf:q} sort_bgzip {input:q}
         # a GTF conversion carries its report as a last "#trackprep-conversion" comment: not for the artifact
         header() {{
           awk -v lift={params.report} '!(lift && index($0, "#trackprep-conversion\\t") == 1)' "$tmp/header"
@@ -192,7 +192,7 @@ rule tabix_index:
         # tabix prints "[E::get_intv] Failed to parse" for a record it cannot read, leaves it out and exits 0
         bash {params.strict:q} "tabix_index: the data has a record tabix cannot read" \
           tabix {params.csi} -p {params.preset} "$tmp/data.gz"
-        python3 {params.check:q} tabix "$tmp/data.gz" {params.preset}
+        python3 -S {params.check:q} tabix "$tmp/data.gz" {params.preset}
         mv "$tmp/data.gz.{wildcards.idx}" {output:q}
         """
 
@@ -218,7 +218,7 @@ rule artifact_record:
     shell:
         """
         set -euo pipefail
-        python3 -c 'import json, os, sys; extra = [os.path.basename(n) for n in sys.argv[3:] if n]; print(json.dumps(
+        python3 -S -c 'import json, os, sys; extra = [os.path.basename(n) for n in sys.argv[3:] if n]; print(json.dumps(
             {{"data": os.path.basename(sys.argv[1]), "index": os.path.basename(sys.argv[2]),
               **({{"extra": extra}} if extra else {{}})}}))' {input.data:q} {input.index:q} {input.extra:q} \
             > {output:q}.tmp 2> {log:q}

@@ -75,7 +75,8 @@ def workflow_stamp(workflow_dir: str) -> str:
 def _warm_up(workflow_dir: str | None) -> None:
     """Import what every run imports, before the first fork. Parsing the workflow once (no DAG of jobs, no
     execution: no thread starts) imports what Snakemake loads lazily (source cache, smart_open, the validators,
-    the Snakefile's own imports): without it a forked run still spent most of its start-up importing."""
+    the Snakefile's own imports): without it a forked run still spent most of its start-up importing. That
+    parse also fills the parser's memo (:mod:`webapp.parse_memo`), which the children inherit."""
     import snakemake.api  # noqa: F401
     import snakemake.cli  # noqa: F401
     import snakemake.dag  # noqa: F401
@@ -85,6 +86,8 @@ def _warm_up(workflow_dir: str | None) -> None:
     LoggerPluginRegistry().collect_plugins()
     from snakemake_interface_executor_plugins.registry import ExecutorPluginRegistry
     ExecutorPluginRegistry().collect_plugins()
+    from . import parse_memo
+    parse_memo.install()
     if workflow_dir:
         _parse_workflow(os.path.join(workflow_dir, "Snakefile"))
 
