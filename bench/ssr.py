@@ -14,7 +14,9 @@ Cases, each run cold by both tools with every croSSRoad parameter passed explici
 * (c) strains generated from the sample with repeat-length changes (each strain copies a sample genome and
   grows or shrinks a fifth of its repeats by one or two units; genes shifted accordingly), without flanks.
 
-trackprep runs as plain ``snakemake --cores 2`` into an empty cache and working directory; croSSRoad runs its
+trackprep runs twice per case: as plain ``snakemake --cores 2`` into an empty cache and working directory (the
+bioinformatician's way), and through a real ``trackprep serve`` with its warm launcher (``SsrService``: upload,
+then the run, timed apart; ``--skip service`` leaves it out). croSSRoad runs its
 CLI in a venv (``--crossroad-python``, ``$TRACKPREP_CROSSROAD_PYTHON``, or one installed from PyPI under the
 workdir). A peer run longer than ``--cap`` seconds (default 1800) is stopped and reported as a lower bound.
 After each case the result tables are compared row for row (order aside). Wall time, CPU time and peak memory
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import collections
+import contextlib
 import csv
 import io
 import itertools
@@ -393,12 +396,90 @@ def fresh(path: Path) -> Path:
     return path
 
 
+class SsrService:
+    """A real ``trackprep serve`` (warm launcher on, as by default; an empty data folder) that every case is also
+    submitted to, the way the web page and API clients run an analysis: ``POST /analyze_ssr/`` with the three
+    files, then ``GET /jobs/{id}?wait=30`` until the job ends. Two times are kept: the upload (the request,
+    including the server's checks of the inputs, until its 202) and the run (from the 202 to the long poll
+    reporting ``completed``); the run is the analysis itself, what croSSRoad's CLI run is timed for. Peak memory
+    is the largest summed RSS of the warm launcher's children (the forked runs and their tools)."""
+
+    def __init__(self, workdir: Path):
+        self.base = fresh(workdir / "service")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        self.launcher_pid: int | None = None
+
+    def __enter__(self) -> "SsrService":
+        import requests
+
+        from serve_miss import READY
+
+        env = dict(os.environ, TRACKPREP_DATA_DIR=str(self.base / "data"), TRACKPREP_SAMPLES="none",
+                   TRACKPREP_WARM_LAUNCHER="1", TRACKPREP_SNAKEMAKE_CORES="2")
+        log_path = self.base / "serve.log"
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "webapp.cli", "serve", "--port", str(self.port)],
+                                         env=env, cwd=self.base, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        deadline = time.monotonic() + 120
+        while not READY.search(log_path.read_text()):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise SystemExit(f"trackprep serve or its warm launcher did not come up, see {log_path}")
+            time.sleep(0.2)
+        self.launcher_pid = int(READY.findall(log_path.read_text())[-1])
+        requests.get(f"{self.url}/health", timeout=10).raise_for_status()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=60)
+
+    def run(self, inputs: dict, flanks: bool) -> tuple[dict, Path]:
+        """Submit one analysis and wait for it: upload and run seconds, peak MB; its output folder."""
+        import requests
+
+        from serve_miss import TreePeak
+
+        tree = TreePeak(self.launcher_pid)
+        start = time.monotonic()
+        with open(inputs["fasta"], "rb") as fasta, open(inputs["categories"], "rb") as categories, \
+                open(inputs["gene_bed"], "rb") as genes:
+            answer = requests.post(f"{self.url}/analyze_ssr/", timeout=600,
+                                   files={"fasta_file": fasta, "categories_file": categories, "gene_bed": genes},
+                                   data={"perf_params": json.dumps(PARAMS), "flanks": str(flanks).lower()})
+        accepted = time.monotonic()
+        if answer.status_code != 202:
+            raise SystemExit(f"POST /analyze_ssr/: {answer.status_code} {answer.text[:300]}")
+        job_id, key = answer.json()["job_id"], answer.json()["analysis_key"]
+        while True:
+            job = requests.get(f"{self.url}/jobs/{job_id}", params={"wait": 30}, timeout=60).json()
+            if job["status"] not in ("queued", "running"):
+                break
+        done = time.monotonic()
+        peak = tree.stop()
+        if job["status"] != "completed":
+            raise SystemExit(f"service analysis {job_id} {job['status']}: {job.get('error')}")
+        out = self.base / "data" / "cache" / "ssr" / "v1" / key / "output"
+        return {"upload_s": round(accepted - start, 3), "run_s": round(done - accepted, 3),
+                "wall_s": round(done - start, 3), "peak_rss_mb": round(peak / 2**20, 1),
+                "stages": stage_figures(out.parent / "logs")}, out
+
+
 def bench_case(
-    name: str, inputs: dict, flanks: bool, workdir: Path, python: Path, cap: float, peer_max: int
+    name: str, inputs: dict, flanks: bool, workdir: Path, python: Path, cap: float, peer_max: int,
+    service: SsrService | None = None,
 ) -> dict:
     LOG.info("case %s: trackprep", name)
     ours_m, ours = run_trackprep(inputs, flanks, fresh(workdir / "runs" / name / "trackprep"))
     LOG.info("case %s: trackprep %.1f s; croSSRoad (cap %d s)", name, ours_m["wall_s"], cap)
+    served_m = served = None
+    if service is not None:
+        served_m, served = service.run(inputs, flanks)
+        LOG.info("case %s: trackprep service: upload %.2f s, run %.2f s", name, served_m["upload_s"],
+                 served_m["run_s"])
     genomes = sum(1 for line in open(inputs["fasta"]) if line[0] == ">")
     if genomes > peer_max:
         LOG.info("case %s: %d genomes, croSSRoad not run (--peer-max-genomes %d)", name, genomes, peer_max)
@@ -413,9 +494,14 @@ def bench_case(
         "flanks": flanks,
         "genomes": genomes,
         "trackprep": ours_m,
+        "service": served_m,
         "crossroad": theirs_m,
         "identical": same,
+        "identical_service": compare(served, theirs) if served is not None else None,
         "speedup": round(theirs_m["wall_s"] / ours_m["wall_s"], 1) if theirs_m else None,
+        "speedup_service_run": round(theirs_m["wall_s"] / served_m["run_s"], 1) if theirs_m and served_m else None,
+        "speedup_service_with_upload": (round(theirs_m["wall_s"] / served_m["wall_s"], 1)
+                                        if theirs_m and served_m else None),
         "speedup_is_lower_bound": bool(theirs_m and theirs_m["capped"]),
     }
     LOG.info("case %s: trackprep stages %s", name, ours_m["stages"])
@@ -527,7 +613,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=PROJECT / "bench" / "work" / "ssr")
     parser.add_argument("--crossroad-python", default=os.environ.get("TRACKPREP_CROSSROAD_PYTHON"))
     parser.add_argument("--repeat", type=int, default=5, help="warm delivery requests per way")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: a,b,c,delivery")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated parts to skip: a,b,c,delivery, and service (the runs through a "
+                             "real trackprep serve)")
     parser.add_argument(
         "--peer-max-genomes",
         type=int,
@@ -548,16 +636,21 @@ def main(argv: list[str] | None = None) -> int:
         "cases": [],
         "delivery": None,
     }
-    if "a" not in skip:
-        results["cases"].append(bench_case("a_sample_flanks", sample, True, args.workdir, python, args.cap, peer_max))
-    if "b" not in skip:
-        results["cases"].append(bench_case("b_sample", sample, False, args.workdir, python, args.cap, peer_max))
-    if "c" not in skip:
-        for count in ([36] if args.small else [int(c) for c in args.strains.split(",")]):
-            inputs = generate_strains(args.workdir / "inputs" / f"strains_{count}", count)
-            results["cases"].append(
-                bench_case(f"c_strains_{count}", inputs, False, args.workdir, python, args.cap, peer_max)
-            )
+    with contextlib.ExitStack() as stack:
+        service = None if "service" in skip else stack.enter_context(SsrService(args.workdir))
+        if "a" not in skip:
+            results["cases"].append(bench_case("a_sample_flanks", sample, True, args.workdir, python, args.cap,
+                                               peer_max, service))
+        if "b" not in skip:
+            results["cases"].append(bench_case("b_sample", sample, False, args.workdir, python, args.cap,
+                                               peer_max, service))
+        if "c" not in skip:
+            for count in ([36] if args.small else [int(c) for c in args.strains.split(",")]):
+                inputs = generate_strains(args.workdir / "inputs" / f"strains_{count}", count)
+                results["cases"].append(
+                    bench_case(f"c_strains_{count}", inputs, False, args.workdir, python, args.cap, peer_max,
+                               service)
+                )
     if "delivery" not in skip:
         results["delivery"] = bench_delivery(args.workdir, args.repeat)
     results["load_at_end"] = os.getloadavg()
@@ -581,6 +674,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"{bound + format(theirs['wall_s'], '.1f'):>12} {theirs['peak_rss_mb']:>6.0f} "
                 f"{bound + format(case['speedup'], '.1f') + 'x':>9}  {same}"
             )
+        served = case.get("service")
+        if served:
+            versus = ""
+            if theirs is not None:
+                same = "n/a" if case["identical_service"] is None else all(case["identical_service"].values())
+                versus = (f" -> {case['speedup_service_run']}x on the run, {case['speedup_service_with_upload']}x "
+                          f"with the upload; identical {same}")
+            print(f"{'':<20} through the service (warm launcher): run {served['run_s']:.2f} s + upload "
+                  f"{served['upload_s']:.2f} s, peak {served['peak_rss_mb']:.0f} MB{versus}")
         print(f"{'':<20} trackprep stages (wall/CPU s, max RSS MB): "
               + ", ".join(f"{k} {v['wall_s']}/{v['cpu_s']}/{v['max_rss_mb']}" for k, v in ours["stages"].items())
               + f"; snakemake itself {ours['outside_stages_s']} s")

@@ -21,7 +21,8 @@ def load_ssr_config(section):
         raise WorkflowError(f"ssr: {error}")
     ssr["key"] = ssr_layout.analysis_key_of_files(ssr["fasta"], ssr.get("categories") or None,
                                                   ssr.get("gene_bed") or None, ssr["perf_params"],
-                                                  ssr.get("reference_id") or None, ssr.get("flanks", False))
+                                                  ssr.get("reference_id") or None, ssr.get("flanks", False),
+                                                  ssr.get("digests"))
     ssr["stages"] = ssr_layout.stage_outputs(bool(ssr.get("categories")), bool(ssr.get("gene_bed")),
                                              bool(ssr.get("flanks")), ssr.get("reference_id") or None)
     return ssr

@@ -5,6 +5,7 @@ snakemake."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 import requests
+import yaml
 
 from conftest import CROSSROAD, Service
 from test_ssr_detect import LEFT, RIGHT
@@ -118,6 +120,18 @@ def test_submission_is_queued_and_identical_ones_attach(analysed):
     assert queued["plot"].status_code == 409 and queued["plot"].json()["error"] == "not_completed"
     assert queued["zip"].status_code == 409
     assert final["status"] == "completed", final
+
+
+def test_the_run_is_handed_the_digests_the_service_computed(analysed):
+    # the service hashed each upload while receiving it; the run gets those digests in its config instead of
+    # hashing the inputs again, and they must be the files' own SHA-256 (else the run's analysis key would
+    # differ from the folder the service placed the inputs in, and the run would refuse it)
+    web, job_id, final, _queued = analysed
+    config = yaml.safe_load((web.data_dir / "jobs" / job_id / "job.yaml").read_text())
+    roles = {"fasta": "fasta_file", "categories": "categories_file", "gene_bed": "gene_bed"}
+    assert config["ssr"]["digests"] == {
+        role: hashlib.sha256(SAMPLE[field].read_bytes()).hexdigest() for role, field in roles.items()}
+    assert final["status"] == "completed"
 
 
 def test_finished_analysis_is_reused_and_listed_with_other_jobs(analysed):

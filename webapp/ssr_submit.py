@@ -41,6 +41,7 @@ class Placed:
     flanks: bool
     reference_id: str | None
     fresh: bool  # this submission created the analysis folder
+    digests: dict[str, str]  # role -> SHA-256 of the input, computed while it was received
 
 
 def _save_upload(storage, folder: str, name: str) -> tuple[str, str]:
@@ -154,7 +155,8 @@ def place(settings: Settings, request: Request) -> Placed:
             except OSError:  # the flush on close of a part the full disk cut short
                 pass
         shutil.rmtree(staging, ignore_errors=True)
-    return Placed(key, inputs, params, submission["flanks"], submission["reference_id"], fresh)
+    digests = {role: digest for role, (_path, digest) in saved.items()}
+    return Placed(key, inputs, params, submission["flanks"], submission["reference_id"], fresh, digests)
 
 
 def queue(settings: Settings, db: sqlite_utils.Database, placed: Placed) -> Job:
@@ -174,6 +176,7 @@ def queue(settings: Settings, db: sqlite_utils.Database, placed: Placed) -> Job:
             "reference_id": placed.reference_id or "",
             "flanks": placed.flanks,
             "perf_params": placed.params,
+            "digests": placed.digests,  # the run need not hash the inputs again for their analysis key
         },
     }
     workflow_key = ssr_layout.analysis_dir(settings.cache_dir, placed.key)
