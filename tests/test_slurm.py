@@ -19,6 +19,7 @@ import re
 import shutil
 import signal
 import statistics
+import sqlite3
 import subprocess
 import time
 from datetime import datetime
@@ -237,10 +238,14 @@ def wait_until(predicate, what: str, timeout: float = 300, step: float = 0.2):
 
 def test_a_service_job_runs_on_slurm_and_reports_progress_and_results(cluster, service_factory):
     svc = slurm_service(service_factory)
+    log = svc.base / "serve.log"
+    wait_until(lambda: re.search(r"warm launcher \d+ ready", log.read_text()), "the warm launcher", 120)
     assert svc.register("x.bam", TRACKS / "pybedtools_x.namesorted.bam").status_code == 201
     started = svc.get("/data/x.bam")
     assert started.status_code == 202
     job_id = started.json()["job_id"]
+    # the profile's run is forked from the warm launcher like a local one (--profile is one more argument)
+    assert re.search(rf"job {job_id} \(\w+\): started snakemake pid \d+ \(forked\)", log.read_text())
 
     seen, ended_at = [], None
     while True:
@@ -334,16 +339,13 @@ def test_the_concurrency_bound_holds_on_the_cluster(cluster, service_factory, fi
 
 
 def snakemake_pid(svc, job_id: str) -> int:
-    """The pid of the Snakemake running a job: the process whose working directory is the job's folder."""
+    """The pid of the Snakemake running a job, as the job store records it (a forked run's command line is the
+    launcher's, so it cannot be found by name)."""
+    with sqlite3.connect(svc.data_dir / "trackprep.sqlite") as db:
+        (pid,) = db.execute("SELECT pid FROM jobs WHERE id = ?", (job_id,)).fetchone()
     job_dir = str((svc.data_dir / "jobs" / job_id).resolve())
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and os.readlink(entry / "cwd") == job_dir and \
-                    b"snakemake" in (entry / "cmdline").read_bytes():
-                return int(entry.name)
-        except OSError:
-            continue
-    raise AssertionError(f"no snakemake runs in {job_dir}")
+    assert os.readlink(f"/proc/{pid}/cwd") == job_dir  # the run itself: it works in the job's folder
+    return pid
 
 
 @pytest.mark.parametrize("how", ["cancel", "timeout", "killed"])

@@ -97,8 +97,7 @@ class Dispatcher:
         self._last_recovery = 0.0
         self._last_beat = 0.0
         self.collector = cache_gc.Collector(settings)  # evicts and expires in its own thread
-        self.warm = launcher.WarmRoute(settings.workflow_dir,
-                                       settings.warm_launcher and not settings.snakemake_profile)
+        self.warm = launcher.WarmRoute(settings.workflow_dir, settings.warm_launcher)
         try:
             self.waker: wake.Waker | None = wake.Waker(self.owner)
         except OSError:  # another dispatcher object of this very process already listens: poll instead

@@ -310,7 +310,8 @@ class WarmRoute:
     MAX_FAILURES = 4
 
     def __init__(self, workflow_dir: str, enabled: bool):
-        """``enabled``: ``TRACKPREP_WARM_LAUNCHER`` and no cluster profile."""
+        """``enabled``: ``TRACKPREP_WARM_LAUNCHER``. A run with a cluster profile forks too: its ``--profile``
+        is an argument like the others, and its executor plugin is loaded in the child."""
         self.workflow_dir = workflow_dir
         self.enabled = enabled
         self.launcher: Launcher | None = None
