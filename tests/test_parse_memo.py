@@ -14,12 +14,11 @@ CHILD = textwrap.dedent("""
     from pathlib import Path
     from webapp import parse_memo
     assert parse_memo.install()
-    import snakemake.workflow as workflow_module
+    import snakemake.parser as parser_module
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import OutputSettings, ResourceSettings
 
     calls = []
-    import snakemake.parser as parser_module
 
     class Counted(parser_module.Snakefile):  # what snakemake's own parse opens for every file it parses
         def __init__(self, path, *args, **kwargs):

@@ -244,8 +244,6 @@ def test_a_service_job_runs_on_slurm_and_reports_progress_and_results(cluster, s
     started = svc.get("/data/x.bam")
     assert started.status_code == 202
     job_id = started.json()["job_id"]
-    # the profile's run is forked from the warm launcher like a local one (--profile is one more argument)
-    assert re.search(rf"job {job_id} \(\w+\): started snakemake pid \d+ \(forked\)", log.read_text())
 
     seen, ended_at = [], None
     while True:
@@ -259,6 +257,8 @@ def test_a_service_job_runs_on_slurm_and_reports_progress_and_results(cluster, s
     assert job["status"] == "completed", job
     assert job["stages_total"] and job["stages_done"] == job["stages_total"] and job["progress"] == 1
     assert "running" in {j["status"] for j in seen}
+    # the profile's run was forked from the warm launcher like a local one (--profile is one more argument)
+    assert re.search(rf"job {job_id} \(\w+\): started snakemake pid \d+ \(forked\)", log.read_text())
 
     (run_id,) = run_ids_of(svc, job_id)
     jobs = slurm_jobs(cluster, run_id)
