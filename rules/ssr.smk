@@ -50,10 +50,10 @@ rule bedtools_ssr_gene_intersect:
         f"{SSR_ROOT}/logs/bedtools_ssr_gene_intersect.log",
     benchmark:
         f"{SSR_ROOT}/logs/bedtools_ssr_gene_intersect.benchmark.tsv"
-    threads: 2  # two single-threaded bedtools passes side by side: SSRs against genes, genes against SSRs
+    threads: 1  # bedtools intersect is single-threaded
     resources:
-        # each pass keeps its -b file in an interval tree: the gene BED, and the SSRs' positions
-        mem_mb=lambda wildcards, input: int(12 * input.size_mb) + 300,
+        # bedtools keeps the gene BED in an interval tree
+        mem_mb=lambda wildcards, input: int(8 * input.size_mb) + 200,
     conda:
         "../envs/bedtools.yaml"
     shell:
@@ -64,11 +64,6 @@ rule bedtools_ssr_gene_intersect:
         trap 'rm -rf "$tmp"' EXIT
         tail -n +2 {input.ssrs:q} > "$tmp/ssrs.bed"
         awk -f {params.check:q} {input.genes:q} > "$tmp/genes.bed"
-        # the genes side needs only the SSRs' positions: it runs in the background while the SSR side runs
-        cut -f 1-3 "$tmp/ssrs.bed" > "$tmp/ssr_positions.bed"
-        {{ printf 'genomeID\\tstart\\tend\\tgene\\n'; bedtools intersect -a "$tmp/genes.bed" -b "$tmp/ssr_positions.bed" -v; }} \
-            > "$tmp/genes_non_ssr.tsv" &
-        genes_side=$!
         header=$(head -n 1 {input.ssrs:q})
         ncol=$(printf '%s\\n' "$header" | awk -F '\\t' '{{print NF}}')
         printf '%s\\n' "$header" > "$tmp/ssr_non_gene.tsv"
@@ -81,7 +76,10 @@ rule bedtools_ssr_gene_intersect:
         }} > "$tmp/ssr_genecombo.tsv"
         touch "$tmp/ssr_non_gene.tsv.body"
         cat "$tmp/ssr_non_gene.tsv.body" >> "$tmp/ssr_non_gene.tsv"
-        wait "$genes_side"  # its exit status: a failed genes side fails the rule (set -e)
+        # the genes side needs only the SSRs' positions: bedtools keeps -b in memory
+        cut -f 1-3 "$tmp/ssrs.bed" > "$tmp/ssr_positions.bed"
+        {{ printf 'genomeID\\tstart\\tend\\tgene\\n'; bedtools intersect -a "$tmp/genes.bed" -b "$tmp/ssr_positions.bed" -v; }} \
+            > "$tmp/genes_non_ssr.tsv"
         mv "$tmp/ssr_genecombo.tsv" {output.combo:q}.tmp && mv {output.combo:q}.tmp {output.combo:q}
         mv "$tmp/ssr_non_gene.tsv" {output.non_gene:q}.tmp && mv {output.non_gene:q}.tmp {output.non_gene:q}
         mv "$tmp/genes_non_ssr.tsv" {output.genes_non_ssr:q}.tmp && mv {output.genes_non_ssr:q}.tmp {output.genes_non_ssr:q}
