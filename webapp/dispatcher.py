@@ -309,7 +309,14 @@ class Dispatcher:
             procs.signal_group(run.proc.pid, signal.SIGKILL)  # rules Snakemake left behind
             cluster.cancel_cluster_jobs(os.path.join(self.settings.jobs_dir, job.id))  # and cluster jobs
             sweep_temp_files(sorted(job_dirs(job) - self._dirs_of_other_active_jobs(job.id)))
-        if returncode == 0 and not missing and run.stop_reason != "timeout":  # done, even if cancelled meanwhile
+        # A run that died (kill -9, a crash) after it had published every target built them all: each target is
+        # renamed into place whole by its rule, an artifact's record last, so they are served either way
+        published = returncode != 0 and not missing and run.stop_reason is None
+        if published:
+            log.warning("job %s: snakemake ended with status %s after publishing every target: completed", job.id,
+                        returncode)
+        if (returncode == 0 or published) and not missing and run.stop_reason != "timeout":
+            # done, even if cancelled meanwhile
             total = run.progress.total or run.progress.done
             jobs.set_progress(self.db, job.id, total, total, "completed")
             jobs.finish(self.db, job.id, JobStatus.COMPLETED, "completed")
