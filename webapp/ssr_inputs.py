@@ -33,29 +33,88 @@ class InputInvalid(ValueError):
     """An upload or parameter the analysis cannot use."""
 
 
-def fasta_ids(path: str) -> list[str]:
-    """The record ids of a FASTA, checked: it is FASTA, every header is one word, no id repeats."""
+FASTA_BLOCK = 1 << 24  # bytes read at a time by fasta_ids
+
+
+def _header_problem(header: bytes, seen: set[str]) -> str | None:
+    """What is wrong with one header line (``header`` without the '>' and the line end), or None."""
+    words = header.split()
+    if not words:
+        return "a header without a record id"
+    if len(words) > 1 or header != words[0]:
+        return f"the header {header[:60].decode('utf-8', 'replace')!r} holds spaces; record ids must be single words"
+    if words[0].decode("utf-8", "replace") in seen:
+        return f"duplicate record id {words[0].decode('utf-8', 'replace')!r}"
+    return None
+
+
+def _header_start(data: bytes, start: int, line_start: bool) -> int:
+    """The offset of the first '>' at or after ``start`` that begins a line (-1 if none); ``line_start`` says
+    whether ``data[0]`` begins one."""
+    at = data.find(b">", start)
+    while at > 0 and data[at - 1] != 0x0A:  # b"\n"
+        at = data.find(b">", at + 1)
+    if at == 0 and not line_start:
+        return _header_start(data, 1, True)
+    return at
+
+
+def _line_number(path: str, offset: int) -> int:
+    """The number of the line that starts at byte ``offset`` of the file (1-based)."""
+    newlines = 0
+    with open(path, "rb") as handle:
+        while offset > 0:
+            chunk = handle.read(min(offset, FASTA_BLOCK))
+            if not chunk:
+                break
+            newlines += chunk.count(b"\n")
+            offset -= len(chunk)
+    return newlines + 1
+
+
+def fasta_ids(path: str, block: int = FASTA_BLOCK) -> list[str]:
+    """The record ids of a FASTA, checked: it is FASTA, every header is one word, no id repeats.
+
+    The file is read in blocks and only its header lines are looked at: ``bytes.find`` of '>' (one byte: a
+    ``memchr``) and a look at the byte before; a refusal counts the lines up to the header it names. Going
+    through every sequence line in Python took 0.36 s of a 200 MB upload's request.
+    """
     ids: list[str] = []
     seen: set[str] = set()
+    offset = 0  # the file offset of data[0]
+    carry = b""  # a header line cut by the end of the previous block; data then starts with it
+    line_start = True  # data[0] starts a line
     with open(path, "rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.startswith(b">"):
-                header = line[1:].rstrip(b"\r\n")
-                words = header.split()
-                if not words:
-                    raise InputInvalid(f"fasta_file line {number}: a header without a record id")
-                if len(words) > 1 or header != words[0]:
-                    raise InputInvalid(
-                        f"fasta_file line {number}: the header {header[:60].decode('utf-8', 'replace')!r}"
-                        " holds spaces; record ids must be single words"
-                    )
-                seq_id = words[0].decode("utf-8", "replace")
-                if seq_id in seen:
-                    raise InputInvalid(f"fasta_file line {number}: duplicate record id {seq_id!r}")
-                seen.add(seq_id)
-                ids.append(seq_id)
-            elif not ids and line.strip():
+        while True:
+            chunk = handle.read(block)
+            data = carry + chunk
+            if not data:
+                break
+            carry = b""
+            checked = 0  # data[:checked] holds nothing but blank lines and headers
+            at = _header_start(data, 0, line_start)
+            while at >= 0:
+                if not ids and data[checked:at].strip():
+                    raise InputInvalid("fasta_file is not FASTA: it must start with a '>' header line")
+                end = data.find(b"\n", at)
+                if end < 0 and chunk:  # the header goes on in the next block
+                    carry = data[at:]
+                    break
+                header = data[at + 1:end if end >= 0 else len(data)].rstrip(b"\r\n")
+                problem = _header_problem(header, seen)
+                if problem:
+                    raise InputInvalid(f"fasta_file line {_line_number(path, offset + at)}: {problem}")
+                ids.append(header.decode("utf-8", "replace"))
+                seen.add(ids[-1])
+                checked = end + 1 if end >= 0 else len(data)
+                at = _header_start(data, checked, True) if end >= 0 else -1
+            rest = len(data) - len(carry)
+            if not ids and data[checked:rest].strip():
                 raise InputInvalid("fasta_file is not FASTA: it must start with a '>' header line")
+            line_start = bool(carry) or data[rest - 1:rest] == b"\n"
+            offset += rest
+            if not chunk:
+                break
     if not ids:
         raise InputInvalid("fasta_file is not FASTA: no '>' record in it")
     return ids
