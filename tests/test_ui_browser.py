@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pyBigWig
 import pysam
@@ -81,12 +82,16 @@ def expected_http_errors() -> set[int]:
 
 @pytest.fixture
 def page(browser, expected_http_errors):
-    """A fresh 1280-px page whose console errors (and uncaught exceptions) fail the test."""
+    """A fresh 1280-px page whose console errors (and uncaught exceptions) fail the test, as does any request
+    that leaves the service on 127.0.0.1 (a CDN, or igv.js asking igv.org about a name the user typed)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    page.on("request", lambda request: errors.append(f"a request off this service: {request.url}")
+            if urlsplit(request.url).scheme in ("http", "https", "ws", "wss")
+            and urlsplit(request.url).hostname not in ("127.0.0.1", "localhost") else None)
     yield page
     context.close()
     expected = tuple(f"Failed to load resource: the server responded with a status of {status} "
@@ -213,6 +218,14 @@ def test_locus_box_moves_the_view(ui_service, page):
     chrom, span = page.evaluate("window.trackprepView.loci()").rsplit(":", 1)
     start, end = (int(x.replace(",", "")) for x in span.split("-"))
     assert chrom == last.chrom and start <= last.pos <= end
+    # a sequence the artifact does not hold: the page says so and the view stays where it was
+    moved = page.evaluate("window.trackprepView.loci()")
+    page.fill("#locus", "no_such_sequence:1-100")
+    page.press("#locus", "Enter")
+    page.wait_for_function(
+        "document.getElementById('viewer-status').textContent.startsWith('No locus no_such_sequence')",
+        timeout=10_000)
+    assert page.evaluate("window.trackprepView.loci()") == moved
 
 
 def test_job_page_reaches_completed(ui_service, page, tmp_path):

@@ -127,6 +127,26 @@ def test_an_ssr_analysis_opens_in_the_genome_view_with_its_loci(views_service, p
     # every source of the view reports "built"; the locus box moves the view to another genome
     assert page.locator("tr.track-source [data-field='summary']").all_inner_texts() == ["built"] * 4
     screenshot(page, tmp_path, "genome-view-ssr")
+    # a gene's name in the locus box: the view goes to that gene (one of the BED's rows of that name). A gene of
+    # another genome than the one in view: igv.js knows only the genes it has loaded, the service's name index
+    # (GET /features) all of them
+    before = page.evaluate("window.trackprepView.loci()")
+    in_view = before.rsplit(":", 1)[0]
+    genes = [line.split("\t") for line in SAMPLE["gene_bed"].read_text().splitlines() if line.strip()]
+    elsewhere = [g for g in genes if g[0] != in_view]
+    gene = elsewhere[len(elsewhere) // 2][3].strip()
+    places = [(g[0], int(g[1]) + 1, int(g[2])) for g in genes if g[3].strip() == gene]
+    page.fill("#locus", gene.lower())
+    page.press("#locus", "Enter")
+    page.wait_for_function(f"document.getElementById('viewer-status').textContent.startsWith('Showing {gene} (')",
+                           timeout=120_000)  # the first lookup builds the genes' name index (a job) first
+    chrom, span = page.evaluate("window.trackprepView.loci()").rsplit(":", 1)
+    start, end = (int(x.replace(",", "")) for x in span.split("-"))
+    assert any(chrom == c and start <= s and e <= end for c, s, e in places), (chrom, start, end, places)
+    page.fill("#locus", "no_such_gene")
+    page.press("#locus", "Enter")
+    page.wait_for_function("document.getElementById('viewer-status').textContent"
+                           ".startsWith('No locus or feature name no_such_gene')", timeout=60_000)
     page.fill("#locus", f"{names[3]}:20,001-30,000")
     page.press("#locus", "Enter")
     page.wait_for_function(f"window.trackprepView.loci().startsWith({names[3] + ':'!r})", timeout=20_000)

@@ -64,7 +64,7 @@ def genome_view():
     job_id = parsed[0] if parsed else None
     title = f"SSR analysis {job_id[:8]}" if job_id else f"{reference['id']} and {len(tracks)} track(s)"
     return render_template("genome_view.html", title=title, reference=reference, tracks=tracks,
-                           label=derived.label, ssr_job_id=job_id)
+                           label=derived.label, ssr_job_id=job_id, feature_formats=layout.FEATURE_FORMATS)
 
 
 @bp.get("/ui/views/reference/<source_id>")

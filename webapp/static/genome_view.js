@@ -4,14 +4,13 @@
 // byte ranges.
 import igv from "./vendor/igv/igv.esm.min.js";
 import { ensureBuilt } from "./builds.js";
-import { summary } from "./jobs.js";
+import { summary, watchJob } from "./jobs.js";
 import { passCutRecords } from "./igv_quirks.js";
+import { attachLocusBox, lociText } from "./locus_box.js";
 
 passCutRecords();
 const section = document.getElementById("viewer");
 const status = document.getElementById("viewer-status");
-const locusForm = document.getElementById("locus-form");
-const locusInput = document.getElementById("locus");
 const rows = Array.from(section.querySelectorAll("tr.track-source"));
 const number = new Intl.NumberFormat("en-US");
 const ANNOTATION_TYPES = ["alignment", "variant", "annotation", "wig"];
@@ -61,6 +60,39 @@ async function built(row) {
   showRow(row, "built");
 }
 
+/**
+ * The feature named `name` (any case) in the view's annotation tracks, from their name indexes (GET
+ * /features/{id}; an index not built yet is built first, its job shown in the track's row): {locus, text} or
+ * null. Only an exact name: a prefix is what the source page's name search box is for.
+ */
+async function findFeature(name) {
+  const wanted = name.toLowerCase();
+  for (const row of rows.filter((r) => r.dataset.featuresUrl)) {
+    const url = `${row.dataset.featuresUrl}?${new URLSearchParams({ q: name, limit: "10" })}`;
+    for (;;) {
+      const response = await fetch(url, { cache: "no-store" });
+      const body = await response.json();
+      if (response.status === 202) {
+        say(`Looking up ${name}: building the name index of ${row.dataset.label} first (progress in its row).`);
+        const final = await watchJob(body.job_id, (job) => {
+          showRow(row, `name index: ${summary(job)}`, job.progress);
+        });
+        showRow(row, "built");
+        if (final.status === "completed") continue; // ask again
+        break;
+      }
+      const feature = response.ok ? body.features.find((f) => f.name.toLowerCase() === wanted) : undefined;
+      if (feature) {
+        const where = `${feature.chrom}:${number.format(feature.start + 1)}-${number.format(feature.end)}`;
+        const locus = `${feature.chrom}:${feature.start + 1}-${feature.end}`;
+        return { locus, text: `${feature.name} (${where}, ${row.dataset.label})` };
+      }
+      break;
+    }
+  }
+  return null;
+}
+
 async function json(url) {
   const response = await fetch(url, { cache: "no-store" });
   const body = await response.json();
@@ -89,12 +121,6 @@ async function featureCounts() {
 view.featureCounts = featureCounts;
 view.featuresInView = async () => Object.values(await featureCounts()).reduce((a, b) => a + b, 0);
 
-function lociText(browser) {
-  const loci = browser.currentLoci();
-  const text = Array.isArray(loci) ? loci.join(" ") : loci;
-  return text.replace(/:(\d+)-(\d+)/g, (_, start, end) =>
-    `:${number.format(Number(start))}-${number.format(Number(end))}`);
-}
 view.loci = () => (view.browser ? lociText(view.browser) : "");
 
 /** A first locus ("chr:start-end", its first record near the left edge) with that record in the middle. */
@@ -114,6 +140,7 @@ async function draw(reference, tracks) {
   const locus = first && first.settings.locus ? centred(first.settings.locus) : undefined;
   const browser = await igv.createBrowser(document.getElementById("igv"), {
     loadDefaultGenomes: false,
+    search: false, // a name igv.js does not know would otherwise be sent to igv.org's locus service
     reference,
     showSequence: true,
     locus,
@@ -122,27 +149,13 @@ async function draw(reference, tracks) {
   view.browser = browser;
   view.reference = browser.genome ? browser.genome.id : reference.id;
   view.state = "drawn";
-  locusInput.disabled = false;
-  locusForm.querySelector("button").disabled = false;
-  locusInput.value = lociText(browser);
-  browser.on("locuschange", () => {
-    if (document.activeElement !== locusInput) locusInput.value = lociText(browser);
+  attachLocusBox(browser, say, {
+    notFound: (text) => `No locus or feature name ${text} here.`,
+    findFeature,
   });
   say(`Showing ${tracks.map((t) => t.label).join(", ")} on ${reference.name}.`);
   document.dispatchEvent(new CustomEvent("trackprep:drawn"));
 }
-
-locusForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const locus = locusInput.value.trim();
-  if (!view.browser || !locus) return;
-  try {
-    const found = await view.browser.search(locus);
-    say(found === false ? `No locus ${locus} here.` : `Showing ${locus}.`);
-  } catch (error) {
-    say(`No locus ${locus}: ${error.message}`);
-  }
-});
 
 async function main() {
   try {

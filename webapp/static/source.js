@@ -6,13 +6,12 @@ import igv from "./vendor/igv/igv.esm.min.js";
 import { ensureBuilt, isBuilt, startBuild } from "./builds.js";
 import { render, summary, watchJob } from "./jobs.js";
 import { passCutRecords } from "./igv_quirks.js";
+import { attachLocusBox, lociText } from "./locus_box.js";
 
 passCutRecords();
 const section = document.getElementById("viewer");
 const status = document.getElementById("viewer-status");
 const build = document.getElementById("build");
-const locusForm = document.getElementById("locus-form");
-const locusInput = document.getElementById("locus");
 const sourceId = section.dataset.sourceId;
 
 // what the page and its tests can ask: the igv.js browser once drawn, and how many features are in view
@@ -92,13 +91,6 @@ function featuresInView() {
 }
 view.featuresInView = featuresInView;
 
-/** The loci in view as one string ("chr1:1-100", or several separated by spaces). */
-function lociText(browser) {
-  const loci = browser.currentLoci();
-  const text = Array.isArray(loci) ? loci.join(" ") : loci;
-  return text.replace(/:(\d+)-(\d+)/g, (_, start, end) =>
-    `:${Number(start).toLocaleString("en-US")}-${Number(end).toLocaleString("en-US")}`);
-}
 view.loci = () => (view.browser ? lociText(view.browser) : "");
 
 async function draw(settings) {
@@ -117,6 +109,7 @@ async function draw(settings) {
   };
   const browser = await igv.createBrowser(document.getElementById("igv"), {
     loadDefaultGenomes: false,
+    search: false, // a name igv.js does not know would otherwise be sent to igv.org's locus service
     reference,
     showSequence: Boolean(settings.reference),
     locus: settings.locus || settings.chromosomes[0].name,
@@ -125,27 +118,10 @@ async function draw(settings) {
   view.browser = browser;
   view.state = "drawn";
   build.hidden = true;
-  locusInput.disabled = false;
-  locusForm.querySelector("button").disabled = false;
-  locusInput.value = lociText(browser);
-  browser.on("locuschange", () => {
-    if (document.activeElement !== locusInput) locusInput.value = lociText(browser);
-  });
+  attachLocusBox(browser, say, { notFound: (text) => `No locus ${text} in this artifact.` });
   say(`Showing ${sourceId}.`);
   document.dispatchEvent(new CustomEvent("trackprep:drawn"));
 }
-
-locusForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const locus = locusInput.value.trim();
-  if (!view.browser || !locus) return;
-  try {
-    const found = await view.browser.search(locus);
-    say(found === false ? `No locus ${locus} in this artifact.` : `Showing ${locus}.`);
-  } catch (error) {
-    say(`No locus ${locus}: ${error.message}`);
-  }
-});
 
 /** The settings with the named reference FASTA's igv.js settings, built first when it is not yet. */
 async function withReference(settings) {
