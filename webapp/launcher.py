@@ -47,8 +47,6 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 STATUS_UNKNOWN = -int(signal.SIGKILL)  # a child that vanished with its launcher and wrote no status
 
 
-
-
 def workflow_stamp(workflow_dir: str) -> str:
     """A digest of the names, sizes and mtimes of the workflow's files and of this package's modules: a change
     means a launcher started before it runs stale code, and must be replaced."""
