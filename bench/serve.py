@@ -132,7 +132,9 @@ class Service:
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "TRACKPREP_DATA_DIR": str(workdir / f"data-{mode}"),
                     "TRACKPREP_SOURCE_ROOTS": f"{TRACKS}:{workdir}", "TRACKPREP_API_TOKEN": TOKEN,
-                    "TRACKPREP_MAX_CONCURRENT_JOBS": "2", "TRACKPREP_SNAKEMAKE_CORES": "2"}
+                    "TRACKPREP_MAX_CONCURRENT_JOBS": "2", "TRACKPREP_SNAKEMAKE_CORES": "2",
+                    # this checkout's webapp before any installed copy (an editable install may be another clone)
+                    "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT), os.environ.get("PYTHONPATH")]))}
         self.workdir = workdir
         self._stack: list = []
 
