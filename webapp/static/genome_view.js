@@ -77,9 +77,13 @@ async function findFeature(name) {
         const final = await watchJob(body.job_id, (job) => {
           showRow(row, `name index: ${summary(job)}`, job.progress);
         });
-        showRow(row, "built");
-        if (final.status === "completed") continue; // ask again
-        break;
+        if (final.status === "completed") {
+          showRow(row, "built");
+          continue; // ask again
+        }
+        const reason = (final.error && final.error.reason) || final.message || final.status;
+        showRow(row, `built; its name index ${final.status}: ${reason}`);
+        break; // the next track may still hold the name
       }
       const feature = response.ok ? body.features.find((f) => f.name.toLowerCase() === wanted) : undefined;
       if (feature) {
