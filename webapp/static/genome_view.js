@@ -5,7 +5,8 @@
 import igv from "./vendor/igv/igv.esm.min.js";
 import { ensureBuilt } from "./builds.js";
 import { summary, watchJob } from "./jobs.js";
-import { passCutRecords } from "./igv_quirks.js";
+import { featureLocus, featureWhere, searchFeatures } from "./features.js";
+import { OFFLINE, passCutRecords } from "./igv_quirks.js";
 import { attachLocusBox, lociText } from "./locus_box.js";
 
 passCutRecords();
@@ -61,37 +62,28 @@ async function built(row) {
 }
 
 /**
- * The feature named `name` (any case) in the view's annotation tracks, from their name indexes (GET
- * /features/{id}; an index not built yet is built first, its job shown in the track's row): {locus, text} or
- * null. Only an exact name: a prefix is what the source page's name search box is for.
+ * The feature named `name` (any case) in the view's annotation tracks, from their name indexes (an index not
+ * built yet is built first, its job shown in the track's row): {locus, text} or null. Only an exact name: a
+ * prefix is what the source page's name search box is for.
  */
 async function findFeature(name) {
   const wanted = name.toLowerCase();
+  const waitForIndex = (row) => (jobId) => {
+    say(`Looking up ${name}: building the name index of ${row.dataset.label} first (progress in its row).`);
+    return watchJob(jobId, (job) => showRow(row, `name index: ${summary(job)}`, job.progress));
+  };
   for (const row of rows.filter((r) => r.dataset.featuresUrl)) {
-    const url = `${row.dataset.featuresUrl}?${new URLSearchParams({ q: name, limit: "10" })}`;
-    for (;;) {
-      const response = await fetch(url, { cache: "no-store" });
-      const body = await response.json();
-      if (response.status === 202) {
-        say(`Looking up ${name}: building the name index of ${row.dataset.label} first (progress in its row).`);
-        const final = await watchJob(body.job_id, (job) => {
-          showRow(row, `name index: ${summary(job)}`, job.progress);
-        });
-        if (final.status === "completed") {
-          showRow(row, "built");
-          continue; // ask again
-        }
-        const reason = (final.error && final.error.reason) || final.message || final.status;
-        showRow(row, `built; its name index ${final.status}: ${reason}`);
-        break; // the next track may still hold the name
-      }
-      const feature = response.ok ? body.features.find((f) => f.name.toLowerCase() === wanted) : undefined;
-      if (feature) {
-        const where = `${feature.chrom}:${number.format(feature.start + 1)}-${number.format(feature.end)}`;
-        const locus = `${feature.chrom}:${feature.start + 1}-${feature.end}`;
-        return { locus, text: `${feature.name} (${where}, ${row.dataset.label})` };
-      }
-      break;
+    let features;
+    try {
+      features = await searchFeatures(row.dataset.featuresUrl, name, 10, waitForIndex(row));
+    } catch (error) {
+      showRow(row, `built; ${error.message}`);
+      continue; // the next track may still hold the name
+    }
+    showRow(row, "built");
+    const feature = features.find((f) => f.name.toLowerCase() === wanted);
+    if (feature) {
+      return { locus: featureLocus(feature), text: `${feature.name} (${featureWhere(feature)}, ${row.dataset.label})` };
     }
   }
   return null;
@@ -143,8 +135,7 @@ async function draw(reference, tracks) {
   const first = tracks.find((t) => t.role === "hotspots") || tracks.find((t) => t.settings.locus);
   const locus = first && first.settings.locus ? centred(first.settings.locus) : undefined;
   const browser = await igv.createBrowser(document.getElementById("igv"), {
-    loadDefaultGenomes: false,
-    search: false, // a name igv.js does not know would otherwise be sent to igv.org's locus service
+    ...OFFLINE,
     reference,
     showSequence: true,
     locus,

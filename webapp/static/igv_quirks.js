@@ -28,3 +28,7 @@ export function passCutRecords() {
     consoleError(...args);
   };
 }
+
+/** igv.js settings every page passes: nothing is asked of a service outside trackprep (igv.js' defaults load its
+ * genome list from igv.org and send a name it does not know to igv.org's locus service). */
+export const OFFLINE = Object.freeze({ loadDefaultGenomes: false, search: false });

@@ -3,6 +3,7 @@
 // jumps igv.js to the feature (chrom:start+1-end; the API's coordinates are 0-based, half-open), Escape closes.
 // The first search of a source may answer 202: its name index is built by a job of its own, whose progress is
 // shown (long polls, as everywhere else) before the search is asked again.
+import { featureLocus, featureWhere, searchFeatures } from "./features.js";
 import { summary, watchJob } from "./jobs.js";
 
 const LIMIT = 10;
@@ -41,10 +42,6 @@ function highlight(index) {
   else input.removeAttribute("aria-activedescendant");
 }
 
-function locusOf(feature) {
-  return `${feature.chrom}:${feature.start + 1}-${feature.end}`;
-}
-
 function show(features, query) {
   options = features;
   list.replaceChildren();
@@ -53,13 +50,13 @@ function show(features, query) {
     item.id = `gene-option-${i}`;
     item.setAttribute("role", "option");
     item.setAttribute("aria-selected", "false");
-    item.dataset.locus = locusOf(feature);
+    item.dataset.locus = featureLocus(feature);
     const name = document.createElement("span");
     name.className = "name";
     name.textContent = feature.name;
     const where = document.createElement("span");
     where.className = "where";
-    where.textContent = `${feature.chrom}:${number.format(feature.start + 1)}-${number.format(feature.end)}`;
+    where.textContent = featureWhere(feature);
     item.append(name, " ", where);
     item.addEventListener("mousedown", (event) => event.preventDefault()); // keep the focus in the box
     item.addEventListener("click", () => choose(i));
@@ -89,28 +86,14 @@ async function waitForIndex(jobId) {
     text.textContent = summary(job);
   });
   panel.hidden = true;
-  if (final.status !== "completed") {
-    const reason = (final.error && final.error.reason) || final.message;
-    throw new Error(`building the name index ${final.status}: ${reason}`);
-  }
+  return final;
 }
 
 async function search(query) {
   const mine = ++asked;
-  const url = `${form.dataset.featuresUrl}?${new URLSearchParams({ q: query, limit: String(LIMIT) })}`;
   try {
-    for (;;) {
-      const response = await fetch(url, { cache: "no-store" });
-      const body = await response.json();
-      if (response.status === 202) {
-        await waitForIndex(body.job_id);
-        if (mine !== asked) return;
-        continue; // built: ask again
-      }
-      if (!response.ok) throw new Error(body.detail || `the server answered ${response.status}`);
-      if (mine === asked) show(body.features, query);
-      return;
-    }
+    const features = await searchFeatures(form.dataset.featuresUrl, query, LIMIT, waitForIndex);
+    if (mine === asked) show(features, query);
   } catch (error) {
     if (mine !== asked) return;
     close();
@@ -123,10 +106,8 @@ async function choose(index) {
   if (!feature || !view().browser) return;
   close();
   input.value = feature.name;
-  const locus = locusOf(feature);
-  await view().browser.search(locus);
-  const where = `${feature.chrom}:${number.format(feature.start + 1)}-${number.format(feature.end)}`;
-  say(`Showing ${feature.name} (${where}).`);
+  await view().browser.search(featureLocus(feature));
+  say(`Showing ${feature.name} (${featureWhere(feature)}).`);
 }
 
 input.addEventListener("input", () => {

@@ -5,7 +5,7 @@
 import igv from "./vendor/igv/igv.esm.min.js";
 import { ensureBuilt, isBuilt, startBuild } from "./builds.js";
 import { render, summary, watchJob } from "./jobs.js";
-import { passCutRecords } from "./igv_quirks.js";
+import { OFFLINE, passCutRecords } from "./igv_quirks.js";
 import { attachLocusBox, lociText } from "./locus_box.js";
 
 passCutRecords();
@@ -108,8 +108,7 @@ async function draw(settings) {
     showIdeogram: false,
   };
   const browser = await igv.createBrowser(document.getElementById("igv"), {
-    loadDefaultGenomes: false,
-    search: false, // a name igv.js does not know would otherwise be sent to igv.org's locus service
+    ...OFFLINE,
     reference,
     showSequence: Boolean(settings.reference),
     locus: settings.locus || settings.chromosomes[0].name,
